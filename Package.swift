@@ -1,0 +1,44 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layering (see docs/ARCHITECTURE.md): only Collective touches MPI, only Tensor touches BLAS;
+// Model and Loss know nothing of ranks; Train orchestrates; dtrain is the command line.
+let unchecked: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "dtrain",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "dtrain", targets: ["dtrain"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev"])]),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "Tensor", dependencies: ["CBLAS", .product(name: "RealModule", package: "swift-numerics")],
+                swiftSettings: unchecked),
+        .target(name: "Collective", dependencies: ["CMPI"]),
+        .target(name: "Model", dependencies: ["Tensor"], swiftSettings: unchecked),
+        .target(name: "Loss", dependencies: ["Tensor", .product(name: "RealModule", package: "swift-numerics")],
+                swiftSettings: unchecked),
+        .target(name: "Data", dependencies: ["Tensor"], swiftSettings: unchecked),
+        .target(name: "Train", dependencies: ["Tensor", "Collective", "Model", "Loss", "Data"],
+                swiftSettings: unchecked),
+        .executableTarget(name: "dtrain", dependencies: [
+            "Train", "Tensor", "Collective", "Model", "Loss", "Data",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "CollectiveTests", dependencies: ["Collective"]),
+        .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor"]),
+        .testTarget(name: "LossTests", dependencies: ["Loss", "Tensor", "Collective"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "DataTests", dependencies: ["Data", "Tensor"]),
+        .testTarget(name: "TrainTests", dependencies: ["Train", "dtrain", "Tensor", "Collective", "Model", "Loss", "Data"]),
+    ]
+)

@@ -1,0 +1,1 @@
+/// The collective operations dtrain needs; see Communicator.swift.
