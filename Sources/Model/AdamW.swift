@@ -18,16 +18,18 @@ public final class AdamW {
     public let firstMoment: Arena
     /// v, the running mean of squared gradients.
     public let secondMoment: Arena
-    public let beta1: Float
-    public let beta2: Float
-    public let epsilon: Float
-    public let weightDecay: Float
+    // Hyper-parameters in Double like PyTorch's Python floats, so 1 − β and 1 − lr·wd are formed before rounding
+    // to Float (Float(1 − 0.999) is 1.3e-5 closer to 0.001 than 1 − Float(0.999)).
+    public let beta1: Double
+    public let beta2: Double
+    public let epsilon: Double
+    public let weightDecay: Double
     /// Steps taken so far (t of the last step); restore it with the moments when resuming.
     public var stepCount: Int = 0
 
     /// Allocates the moments (zeros) for `params`/`grads` (same size).
-    public init(params: Arena, grads: Arena, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
-                weightDecay: Float = 0.01) {
+    public init(params: Arena, grads: Arena, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
+                weightDecay: Double = 0.01) {
         precondition(params.count == grads.count, "AdamW: params \(params.count) vs grads \(grads.count)")
         self.params = params
         self.grads = grads
@@ -44,17 +46,17 @@ public final class AdamW {
         stepCount += 1
         let t = Double(stepCount)
         // Bias corrections in Double: β2ᵗ is within a few ulps of 1 for small t in Float.
-        let correction1 = 1 - pow(Double(beta1), t)
-        let correction2 = 1 - pow(Double(beta2), t)
+        let correction1 = 1 - pow(beta1, t)
+        let correction2 = 1 - pow(beta2, t)
         let stepSize = Float(Double(lr) / correction1)
         let rootCorrection2 = Float(correction2.squareRoot())
-        let decay = 1 - lr * weightDecay
-        let b1 = beta1, b2 = beta2, eps = epsilon
+        let decay = Float(1 - Double(lr) * weightDecay)
+        let oneMinusB1 = Float(1 - beta1), b2 = Float(beta2), oneMinusB2 = Float(1 - beta2), eps = Float(epsilon)
         let p = params.base, g = grads.base, m = firstMoment.base, v = secondMoment.base
         for i in 0..<params.count {
             let gi = g[i]
-            let mi = m[i] + (1 - b1) * (gi - m[i])      // PyTorch's lerp form of β1·m + (1−β1)·g
-            let vi = b2 * v[i] + (1 - b2) * gi * gi
+            let mi = m[i] + oneMinusB1 * (gi - m[i])      // PyTorch's lerp form of β1·m + (1−β1)·g
+            let vi = b2 * v[i] + oneMinusB2 * gi * gi
             m[i] = mi
             v[i] = vi
             let denominator = vi.squareRoot() / rootCorrection2 + eps
