@@ -1,6 +1,6 @@
 import Testing
 import Tensor
-@testable import Model
+import Model
 
 @Suite struct ConvReferenceTests {
     /// Direct 3×3 convolution in Double: y[n,o,y,x] = b[o] + Σ_{c,ky,kx} W[o,c,ky,kx]·x[n,c,y+ky−1,x+kx−1].

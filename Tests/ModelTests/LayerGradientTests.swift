@@ -1,6 +1,6 @@
 import Testing
 import Tensor
-@testable import Model
+import Model
 
 // Central finite-difference checks of every layer on small shapes: loss L = Σ c_i·y_i (Double) with fixed
 // random c, so dY = c. Linear and Conv2d are linear in each input/parameter, so ε = 1e-2 leaves only Float

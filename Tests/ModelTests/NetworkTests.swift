@@ -1,6 +1,6 @@
 import Testing
 import Tensor
-@testable import Model
+import Model
 
 /// L = Σ cE·embeddings + Σ cL·logits (Double), so dEmbeddings = cE and dLogits = cL.
 final class NetworkProbe {
@@ -178,7 +178,8 @@ final class NetworkProbe {
         // Element j of parameter number p is uniform(stream .initialisation, index j, substream p).
         let rng = CounterRNG(seed: 7)
         let slice = a.parameters[4], bound = 1 / Float(Double(a.fanIn(of: slice)).squareRoot())
-        #expect(a.params.pointer(slice)[5] == (2 * rng.uniform(stream: .initialisation, index: 5, substream: 4) - 1) * bound)
+        let u = rng.uniform(stream: .initialisation, index: 5, substream: 4)
+        #expect(a.params.pointer(slice)[5] == (2 * u - 1) * bound)
         // The mlp's head is drawn exactly like the cnn's head (same parameter numbers, same fan-in).
         let m = Network(config: NetworkConfig(kind: .mlp), maxBatch: 1, seed: 7)
         #expect(array(m.params.pointer(m.head.weight), 1280) == array(a.params.pointer(a.head.weight), 1280))

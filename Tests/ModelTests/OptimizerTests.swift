@@ -1,6 +1,6 @@
 import Testing
 import Tensor
-@testable import Model
+import Model
 
 // Trajectories for p0 = (1, −2, 0.5) and gradients g1, g2, g3 below, computed by hand (Python, Double) from
 // the PyTorch update rules stated in SGD.swift / AdamW.swift.

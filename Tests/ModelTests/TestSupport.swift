@@ -1,6 +1,6 @@
 import Testing
 import Tensor
-@testable import Model
+import Model
 
 /// Checks |actual − expected| ≤ atol + rtol·|expected| elementwise; reports the first offending index, both
 /// values and the max difference.
