@@ -196,7 +196,8 @@ struct Inflater {
         self.input = input
         self.name = name
         self.maxOutput = maxOutput
-        capacity = 1 << 16
+        // Capacity never exceeds maxOutput, so the limit is checked whenever the buffer would have to grow.
+        capacity = max(1, min(1 << 16, maxOutput))
         output = .allocate(capacity: capacity)
     }
 
@@ -209,6 +210,7 @@ struct Inflater {
     mutating func grow(to needed: Int) {
         var newCapacity = capacity
         while newCapacity < needed { newCapacity *= 2 }
+        newCapacity = max(needed, min(newCapacity, maxOutput))
         let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
         bigger.update(from: output, count: length)
         output.deallocate()
