@@ -1,0 +1,44 @@
+# dtrain: the two commands a new user needs are `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+APT_PACKAGES := libopenmpi-dev openmpi-bin libopenblas-dev pkg-config dataset-fashion-mnist python3 python3-pip
+RANKS ?= 4
+DEMO_ARGS ?=
+BIN := .build/release/dtrain
+MPIRUN := scripts/mpirun.sh
+
+.PHONY: setup build demo doctor test unit-test mpi-test bench clean
+
+## setup: install the system packages (OpenMPI, OpenBLAS, Fashion-MNIST) when missing; needs root or sudo.
+setup:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+## build: release binary at .build/release/dtrain
+build:
+	swift build -c release
+
+## demo: set up, build, and run the main job on $(RANKS) ranks.
+demo: setup build
+	$(MPIRUN) -n $(RANKS) $(BIN) doctor
+	$(MPIRUN) -n $(RANKS) $(BIN) $(DEMO_ARGS)
+
+## doctor: check collectives, sgemm and bandwidth on $(RANKS) ranks.
+doctor: build
+	$(MPIRUN) -n $(RANKS) $(BIN) doctor
+
+## test: unit tests (swift test) then dtrain under mpirun with 1-4 ranks.
+test: setup unit-test mpi-test
+
+unit-test:
+	swift build --build-tests
+	swift test --skip-build
+
+mpi-test: build
+	scripts/mpi-tests.sh $(BIN)
+
+clean:
+	rm -rf .build

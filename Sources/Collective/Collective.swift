@@ -1,1 +1,0 @@
-/// The collective operations dtrain needs; see Communicator.swift.
