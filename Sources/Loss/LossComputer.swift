@@ -48,7 +48,7 @@ public final class LossComputer<T: BLASScalar>: @unchecked Sendable {
     ///   the caller reduce-scatters dEmbeddings with sum. For `ce` both may be empty (dEmbeddings is zeroed).
     /// - labels: the N gathered labels; anchorRows: this rank's rows r0..<r1 (0..<N for a single process).
     /// - localLogits, dLogits: (n, K) for the n = localLabels.count local rows; may be empty for `supcon`/`hscl`,
-    ///   whose dLogits is zeroed (CE weight 0).
+    ///   whose dLogits is zeroed (CE weight 0). A rank may own no rows (empty anchorRows and local buffers).
     /// - globalCount: N_global, the divisor of every term; tau, lambda, beta: temperature, blend weight,
     ///   hard-negative exponent.
     /// Returns the local terms (each Σ_local l_i / N_global); summed over ranks they give the global loss.
@@ -63,8 +63,8 @@ public final class LossComputer<T: BLASScalar>: @unchecked Sendable {
         let conWeight = kind.contrastiveWeight(lambda: Double(lambda))
         var ce = 0.0, con = 0.0
 
-        if localLogits.count > 0 {
-            let n = localLabels.count
+        let n = localLabels.count
+        if n > 0 && localLogits.count > 0 {
             precondition(localLogits.count == n * classes, "LossComputer: localLogits has \(localLogits.count) "
                          + "elements, expected \(n) rows × \(classes) classes")
             precondition(n * classes <= probs.count, "LossComputer: \(n) local rows exceed the capacity \(probs.count / classes)")
@@ -74,7 +74,8 @@ public final class LossComputer<T: BLASScalar>: @unchecked Sendable {
             crossEntropyBackward(probs: UnsafeBufferPointer(p), labels: localLabels, classes: classes,
                                  globalCount: globalCount, scale: T(ceWeight), dLogits: dLogits)
         } else {
-            precondition(ceWeight == 0, "LossComputer: \(kind.rawValue) needs logits")
+            // No local rows (an empty shard), or no head for a pure contrastive kind.
+            precondition(n == 0 || ceWeight == 0, "LossComputer: \(kind.rawValue) needs logits")
             dLogits.update(repeating: 0)
         }
 
