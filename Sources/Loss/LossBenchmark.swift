@@ -1,0 +1,58 @@
+import Tensor
+
+// Times one forward+backward of a loss on random data and compares it with the time its three gemms need at the
+// measured sgemm rate (S = Z Zᵀ/τ, dSᵀ Z, dS Z: 2·n·n·D flops each).
+
+/// What `benchmarkLoss` measured.
+public struct LossBenchmarkResult: Sendable {
+    /// Rows n (all of them anchors), embedding width D, classes K, and the loss.
+    public let rows: Int, embedDim: Int, classes: Int, kind: LossKind
+    /// Median wall-clock seconds of one forward+backward (CE and contrastive, as `LossComputer.compute`).
+    public let medianSeconds: Double
+    /// Flops of the three gemms: 3·2·n²·D.
+    public let gemmFlops: Double
+    /// gemmFlops at the given sgemm rate: the time no implementation of these shapes can beat.
+    public let floorSeconds: Double
+    /// medianSeconds / floorSeconds.
+    public var ratioToFloor: Double { medianSeconds / floorSeconds }
+}
+
+/// Runs `kind` forward and backward `repeats` times in Float on random data of n = `rows` rows (single process,
+/// anchors = all rows, `classes` balanced-at-random labels) and reports the median time and the gemm floor at
+/// `sgemmGFLOPs` (measure it with `measureSgemmGFLOPs`). Allocates its buffers once, before timing; one untimed
+/// warm-up call.
+public func benchmarkLoss(rows: Int, embedDim: Int, classes: Int, kind: LossKind, tau: Float = 0.5,
+                          lambda: Float = 0.9, beta: Float = 1, repeats: Int = 5, sgemmGFLOPs: Double,
+                          maxAnchors: Int? = nil, seed: UInt64 = 0) -> LossBenchmarkResult {
+    precondition(rows >= 2 && embedDim >= 1 && classes >= 1 && repeats >= 1,
+                 "benchmarkLoss: rows \(rows), embedDim \(embedDim), classes \(classes), repeats \(repeats)")
+    let rng = CounterRNG(seed: seed)
+    let x = Buffer<Float>(count: rows * embedDim), logits = Buffer<Float>(count: rows * classes)
+    let labels = Buffer<Int32>(count: rows, repeating: 0)
+    for i in 0..<(rows * embedDim) { x[i] = Float(rng.normal(stream: .synthetic, index: UInt64(i))) }
+    for i in 0..<(rows * classes) { logits[i] = Float(rng.normal(stream: .synthetic, index: UInt64(i), substream: 1)) }
+    for i in 0..<rows {
+        labels[i] = Int32(rng.integer(below: classes, stream: .synthetic, index: UInt64(i), substream: 2))
+    }
+    let dx = Buffer<Float>(count: rows * embedDim), dLogits = Buffer<Float>(count: rows * classes)
+    let computer = LossComputer<Float>(rows: rows, embedDim: embedDim, localRows: rows, classes: classes,
+                                       maxAnchors: maxAnchors)
+    var times = [Double]()
+    times.reserveCapacity(repeats)
+    for r in 0...repeats {
+        let t0 = monotonicSeconds()
+        _ = computer.compute(kind: kind, gatheredEmbeddings: UnsafeBufferPointer(x.storage),
+                             labels: UnsafeBufferPointer(labels.storage), anchorRows: 0..<rows,
+                             localLogits: UnsafeBufferPointer(logits.storage),
+                             localLabels: UnsafeBufferPointer(labels.storage), globalCount: rows,
+                             tau: tau, lambda: lambda, beta: beta, dEmbeddings: dx.storage, dLogits: dLogits.storage)
+        let dt = monotonicSeconds() - t0
+        if r > 0 { times.append(dt) }
+    }
+    times.sort()
+    let median = times.count % 2 == 1 ? times[times.count / 2]
+                                      : 0.5 * (times[times.count / 2 - 1] + times[times.count / 2])
+    let flops = 3 * 2 * Double(rows) * Double(rows) * Double(embedDim)
+    return LossBenchmarkResult(rows: rows, embedDim: embedDim, classes: classes, kind: kind, medianSeconds: median,
+                               gemmFlops: flops, floorSeconds: flops / (sgemmGFLOPs * 1e9))
+}

@@ -1,0 +1,92 @@
+import Tensor
+
+// The trainer's entry point: one call per step computes the blended loss of `LossKind` on this rank's rows and
+// writes both gradients. See Contrastive.swift for the distributed convention.
+
+/// Loss values of one call, each already divided by the global batch size.
+public struct LossValue: Sendable, Equatable {
+    /// crossEntropyWeight·crossEntropy + contrastiveWeight·contrastive: the value whose gradient was written.
+    public var total: Double
+    /// The unweighted cross-entropy term of the local rows (0 when no logits were given).
+    public var crossEntropy: Double
+    /// The unweighted contrastive term of the local anchors (0 for `ce`).
+    public var contrastive: Double
+
+    public init(total: Double, crossEntropy: Double, contrastive: Double) {
+        self.total = total
+        self.crossEntropy = crossEntropy
+        self.contrastive = contrastive
+    }
+}
+
+/// Computes a blended loss and its gradients on preallocated scratch: the workspace for the contrastive term and
+/// the softmax cache for cross-entropy. A call allocates nothing.
+public final class LossComputer<T: BLASScalar>: @unchecked Sendable {
+    /// Scratch of the contrastive term.
+    public let workspace: ContrastiveWorkspace<T>
+    /// Number of classes K of the head.
+    public let classes: Int
+    /// Softmax of the local logits, (localRows, classes).
+    public let probs: Buffer<T>
+    /// Where `clce` puts the average over positives (Eq. 3 as printed: `.inside`).
+    public var placement: LogPlacement = .inside
+    /// Whether `clce` and the HSCL kinds treat the hard-negative weights as constants in the backward pass.
+    public var detachedWeights = false
+
+    /// Scratch for `rows` gathered rows of width `embedDim`, up to `localRows` local rows of logits with `classes`
+    /// columns, and similarity blocks of `maxAnchors` anchors (default: all local rows at once).
+    public init(rows: Int, embedDim: Int, localRows: Int, classes: Int, maxAnchors: Int? = nil) {
+        precondition(localRows >= 1 && classes >= 1, "LossComputer: localRows \(localRows), classes \(classes)")
+        workspace = ContrastiveWorkspace(rows: rows, embedDim: embedDim, maxAnchors: maxAnchors ?? localRows)
+        self.classes = classes
+        probs = Buffer(count: localRows * classes)
+    }
+
+    /// Computes `kind` on this rank's rows and overwrites both gradients.
+    ///
+    /// - gatheredEmbeddings, dEmbeddings: (N, D), the all-gathered batch in rank order and ∂total/∂(that matrix);
+    ///   the caller reduce-scatters dEmbeddings with sum. For `ce` both may be empty (dEmbeddings is zeroed).
+    /// - labels: the N gathered labels; anchorRows: this rank's rows r0..<r1 (0..<N for a single process).
+    /// - localLogits, dLogits: (n, K) for the n = localLabels.count local rows; may be empty for `supcon`/`hscl`,
+    ///   whose dLogits is zeroed (CE weight 0). A rank may own no rows (empty anchorRows and local buffers).
+    /// - globalCount: N_global, the divisor of every term; tau, lambda, beta: temperature, blend weight,
+    ///   hard-negative exponent.
+    /// Returns the local terms (each Σ_local l_i / N_global); summed over ranks they give the global loss.
+    @_specialize(where T == Float)
+    public func compute(kind: LossKind, gatheredEmbeddings: UnsafeBufferPointer<T>,
+                        labels: UnsafeBufferPointer<Int32>, anchorRows: Range<Int>,
+                        localLogits: UnsafeBufferPointer<T>, localLabels: UnsafeBufferPointer<Int32>,
+                        globalCount: Int, tau: T, lambda: T, beta: T,
+                        dEmbeddings: UnsafeMutableBufferPointer<T>,
+                        dLogits: UnsafeMutableBufferPointer<T>) -> LossValue {
+        let ceWeight = kind.crossEntropyWeight(lambda: Double(lambda))
+        let conWeight = kind.contrastiveWeight(lambda: Double(lambda))
+        var ce = 0.0, con = 0.0
+
+        let n = localLabels.count
+        if n > 0 && localLogits.count > 0 {
+            precondition(localLogits.count == n * classes, "LossComputer: localLogits has \(localLogits.count) "
+                         + "elements, expected \(n) rows × \(classes) classes")
+            precondition(n * classes <= probs.count, "LossComputer: \(n) local rows exceed the capacity \(probs.count / classes)")
+            let p = UnsafeMutableBufferPointer(start: probs.base, count: n * classes)
+            ce = crossEntropy(logits: localLogits, labels: localLabels, classes: classes, globalCount: globalCount,
+                              probs: p)
+            crossEntropyBackward(probs: UnsafeBufferPointer(p), labels: localLabels, classes: classes,
+                                 globalCount: globalCount, scale: T(ceWeight), dLogits: dLogits)
+        } else {
+            // No local rows (an empty shard), or no head for a pure contrastive kind.
+            precondition(n == 0 || ceWeight == 0, "LossComputer: \(kind.rawValue) needs logits")
+            dLogits.update(repeating: 0)
+        }
+
+        if let loss = kind.contrastiveLoss(beta: Double(beta), placement: placement,
+                                           detachedWeights: detachedWeights) {
+            con = contrastiveLoss(loss, embeddings: gatheredEmbeddings, labels: labels, anchorRows: anchorRows,
+                                  globalCount: globalCount, tau: tau, scale: T(conWeight), workspace: workspace,
+                                  dEmbeddings: dEmbeddings)
+        } else {
+            dEmbeddings.update(repeating: 0)
+        }
+        return LossValue(total: ceWeight * ce + conWeight * con, crossEntropy: ce, contrastive: con)
+    }
+}
