@@ -121,7 +121,7 @@ public final class Trainer<C: Communicator> {
 
         switch config.optimizer {
         case "adamw":
-            optimiser = .adamw(AdamW(params: network.params, grads: network.grads, weightDecay: Float(config.weightDecay)))
+            optimiser = .adamw(AdamW(params: network.params, grads: network.grads, weightDecay: config.weightDecay))
         default:
             optimiser = .sgd(SGD(params: network.params, grads: network.grads, momentum: Float(config.momentum),
                                  weightDecay: Float(config.weightDecay)))

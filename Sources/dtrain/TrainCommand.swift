@@ -21,13 +21,13 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup(title: "Data") var data: DataOptions
     @OptionGroup(title: "Model and loss") var model: ModelOptions
     @OptionGroup(title: "Optimisation") var optim: OptimOptions
-    @OptionGroup(title: "Run") var run: RunOptions
+    @OptionGroup(title: "Run") var runOptions: RunOptions
 
     @Flag(help: "Single-node debug mode: a small subset, a finite-difference check of the whole gradient before training, finiteness checks every step, per-rank log lines.")
     var debug = false
 
     func validate() throws {
-        let c = try makeConfig(data: data, model: model, optim: optim, run: run)
+        let c = try makeConfig(data: data, model: model, optim: optim, run: runOptions)
         let problems = c.problems()
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
         if LossKind(rawValue: c.loss) == nil {
@@ -36,7 +36,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        var config = try makeConfig(data: data, model: model, optim: optim, run: run)
+        var config = try makeConfig(data: data, model: model, optim: optim, run: runOptions)
         if debug {
             config.debug = true
             if config.trainLimit == nil { config.trainLimit = 2000 }
