@@ -1,5 +1,5 @@
 import Testing
-@testable import Data
+import Data
 import Tensor
 
 /// The reference transform written out naively, straight from torch_peer.py's `augment`: normalise, zero-pad by 2,

@@ -1,5 +1,5 @@
 import Testing
-@testable import Data
+import Data
 
 // DEFLATE vectors made with Python's zlib (raw streams, wbits = −15):
 //   stored:  compressobj(level 0) of "hello, stored world"

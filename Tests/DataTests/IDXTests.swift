@@ -1,5 +1,5 @@
 import Testing
-@testable import Data
+import Data
 import Tensor
 
 @Suite("IDX reader and loader")
