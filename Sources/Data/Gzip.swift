@@ -29,7 +29,8 @@ public func gunzip(_ input: [UInt8], name: String, maxOutput: Int = 1 << 32) thr
 }
 
 /// Decompresses a raw DEFLATE stream (no gzip or zlib wrapper); returns the output and the bytes consumed.
-public func inflate(_ input: [UInt8], name: String, maxOutput: Int = 1 << 32) throws -> (output: [UInt8], consumed: Int) {
+public func inflate(_ input: [UInt8], name: String,
+                    maxOutput: Int = 1 << 32) throws -> (output: [UInt8], consumed: Int) {
     try input.withUnsafeBufferPointer { source in
         var inflater = Inflater(input: source, name: name, maxOutput: maxOutput)
         defer { inflater.release() }

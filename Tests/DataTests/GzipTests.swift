@@ -149,5 +149,19 @@ struct GzipTests {
                 Issue.record("unexpected error \(error)")
             }
         }
+        // Corrupted dynamic-Huffman headers and data: malformed code sets, bad distances, overruns.
+        for _ in 0..<2000 {
+            var bytes = dynamicVector + []
+            state = state &* 1_664_525 &+ 1_013_904_223
+            let position = Int(state >> 8) % 40  // mostly the code-length header
+            bytes[position] ^= UInt8(truncatingIfNeeded: state | 1)
+            do {
+                _ = try inflate(bytes, name: "fuzz", maxOutput: 1 << 20)
+            } catch let error as DataError {
+                #expect(error.kind == .corruptGzip)
+            } catch {
+                Issue.record("unexpected error \(error)")
+            }
+        }
     }
 }
