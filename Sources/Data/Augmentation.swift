@@ -154,7 +154,8 @@ public struct BatchFiller: Sendable {
         let size = dataset.imageSize
         precondition(indices.lowerBound >= 0 && indices.upperBound <= dataset.count,
                      "indices \(indices) out of range 0..<\(dataset.count)")
-        precondition(input.count >= indices.count * size, "input holds \(input.count) Floats, need \(indices.count)×\(size)")
+        precondition(input.count >= indices.count * size,
+                     "input holds \(input.count) Floats, need \(indices.count)×\(size)")
         precondition(labels.count >= indices.count, "labels hold \(labels.count) entries, need \(indices.count)")
         for (row, index) in indices.enumerated() {
             fillPlain(index: index, output: input.baseAddress! + row * size)

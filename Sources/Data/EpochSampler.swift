@@ -37,7 +37,8 @@ public struct EpochSampler: Sendable {
     /// Full global batches per epoch, count / B; the last partial batch is dropped, as in the PyTorch reference.
     public var stepsPerEpoch: Int { count / globalBatch }
 
-    /// The permutation of 0..<count for `epoch`: `CounterRNG(seed).permutation(count:stream: .permutation, key: epoch)`.
+    /// The permutation of 0..<count for `epoch`:
+    /// `CounterRNG(seed).permutation(count: count, stream: .permutation, key: epoch)`.
     public func permutation(epoch: Int) -> [Int] {
         precondition(epoch >= 0 && epoch <= Int(UInt32.max), "epoch \(epoch) out of range 0…\(UInt32.max)")
         return CounterRNG(seed: seed).permutation(count: count, stream: .permutation, key: UInt32(epoch))

@@ -29,7 +29,8 @@ public func gunzip(_ input: [UInt8], name: String, maxOutput: Int = 1 << 32) thr
 }
 
 /// Decompresses a raw DEFLATE stream (no gzip or zlib wrapper); returns the output and the bytes consumed.
-public func inflate(_ input: [UInt8], name: String, maxOutput: Int = 1 << 32) throws -> (output: [UInt8], consumed: Int) {
+public func inflate(_ input: [UInt8], name: String,
+                    maxOutput: Int = 1 << 32) throws -> (output: [UInt8], consumed: Int) {
     try input.withUnsafeBufferPointer { source in
         var inflater = Inflater(input: source, name: name, maxOutput: maxOutput)
         defer { inflater.release() }
@@ -478,37 +479,92 @@ struct Inflater {
         try huffmanBlock(litlen: litlen, dist: dist)
     }
 
+    /// Decodes one Huffman block. The hot loop keeps the bit buffer and output cursor in locals and works on raw
+    /// table pointers; anything unusual (input near its end, a code longer than fastBits, a full output buffer)
+    /// writes the state back and takes the general path through `self`.
     mutating func huffmanBlock(litlen: HuffmanTable, dist: HuffmanTable) throws {
         let lengthBase = Self.lengthBase, lengthExtra = Self.lengthExtra
         let distanceBase = Self.distanceBase, distanceExtra = Self.distanceExtra
-        while true {
-            let symbol = try decode(litlen)
-            if symbol < 256 {
-                try ensure(1)
-                output[length] = UInt8(truncatingIfNeeded: symbol)
-                length += 1
-                continue
+        let mask = UInt64((1 << HuffmanTable.fastBits) - 1)
+        let source = input.baseAddress!
+        // Room for one fast-path refill: 8 bytes loaded at `position`.
+        let fastInputEnd = input.count - 8
+        try litlen.fast.withUnsafeBufferPointer { litlenFast in
+            try dist.fast.withUnsafeBufferPointer { distFast in
+                var bits = self.bits, bitCount = self.bitCount, position = self.position
+                var out = self.output, length = self.length, capacity = self.capacity
+                @inline(__always) func store(_ me: inout Inflater) {
+                    me.bits = bits; me.bitCount = bitCount; me.position = position; me.length = length
+                }
+                @inline(__always) func load(_ me: Inflater) {
+                    bits = me.bits; bitCount = me.bitCount; position = me.position; length = me.length
+                    out = me.output; capacity = me.capacity
+                }
+                while true {
+                    // 57+ bits cover a whole match: litlen code (15) + length extra (5) + distance code (15) +
+                    // distance extra (13) = 48.
+                    if bitCount < 48 {
+                        if position <= fastInputEnd {
+                            let word = UInt64(littleEndian: UnsafeRawPointer(source + position)
+                                .loadUnaligned(as: UInt64.self))
+                            bits |= word << UInt64(bitCount)
+                            position += (63 - bitCount) >> 3
+                            bitCount |= 56
+                        } else {
+                            store(&self); try self.refill(); load(self)
+                        }
+                    }
+                    var entry = Int(litlenFast[Int(bits & mask)])
+                    var symbol: Int
+                    if entry != 0 {
+                        bits >>= UInt64(entry & 15)
+                        bitCount -= entry & 15
+                        symbol = entry >> 4
+                    } else {
+                        store(&self); symbol = try self.decodeLong(litlen); load(self)
+                    }
+                    if symbol < 256 {
+                        if length >= capacity { store(&self); try self.ensure(1); load(self) }
+                        out[length] = UInt8(truncatingIfNeeded: symbol)
+                        length += 1
+                        continue
+                    }
+                    if symbol == 256 { break }
+                    let li = symbol - 257
+                    guard li < 29 else { throw corrupt("invalid length symbol \(symbol)") }
+                    let lengthBits = lengthExtra[li]
+                    let count = lengthBase[li] + Int(bits & ((1 << UInt64(lengthBits)) &- 1))
+                    bits >>= UInt64(lengthBits)
+                    bitCount -= lengthBits
+                    entry = Int(distFast[Int(bits & mask)])
+                    if entry != 0 {
+                        bits >>= UInt64(entry & 15)
+                        bitCount -= entry & 15
+                        symbol = entry >> 4
+                    } else {
+                        store(&self); symbol = try self.decodeLong(dist); load(self)
+                    }
+                    guard symbol < 30 else { throw corrupt("invalid distance symbol \(symbol)") }
+                    let distanceBits = distanceExtra[symbol]
+                    let distance = distanceBase[symbol] + Int(bits & ((1 << UInt64(distanceBits)) &- 1))
+                    bits >>= UInt64(distanceBits)
+                    bitCount -= distanceBits
+                    guard distance <= length else {
+                        throw corrupt("distance \(distance) reaches before the start of the output (\(length) bytes)")
+                    }
+                    if length + count > capacity { store(&self); try self.ensure(count); load(self) }
+                    let to = out + length
+                    let from = to - distance
+                    if distance >= count {
+                        to.update(from: from, count: count)
+                    } else {
+                        // Overlapping copy: the match repeats the last `distance` bytes, byte by byte by definition.
+                        for k in 0..<count { to[k] = from[k] }
+                    }
+                    length += count
+                }
+                store(&self)
             }
-            if symbol == 256 { return }
-            let li = symbol - 257
-            guard li < 29 else { throw corrupt("invalid length symbol \(symbol)") }
-            let count = lengthBase[li] + (try take(lengthExtra[li]))
-            let ds = try decode(dist)
-            guard ds < 30 else { throw corrupt("invalid distance symbol \(ds)") }
-            let distance = distanceBase[ds] + (try take(distanceExtra[ds]))
-            guard distance <= length else {
-                throw corrupt("distance \(distance) reaches before the start of the output (\(length) bytes)")
-            }
-            try ensure(count)
-            let to = output + length
-            let from = to - distance
-            if distance >= count {
-                to.update(from: from, count: count)
-            } else {
-                // Overlapping copy: the match repeats the last `distance` bytes, byte by byte by definition.
-                for k in 0..<count { to[k] = from[k] }
-            }
-            length += count
         }
     }
 }

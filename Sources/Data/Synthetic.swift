@@ -54,7 +54,9 @@ public func syntheticDataset(count: Int, classes: Int, channels: Int, height: In
     }
     let n = Double(count * plane)
     let mean = sum.map { Float($0 / n) }
-    let std = (0..<channels).map { c in Float(max(1e-6, (sumSquares[c] / n - (sum[c] / n) * (sum[c] / n))).squareRoot()) }
+    let std = (0..<channels).map { c in
+        Float(max(1e-6, sumSquares[c] / n - (sum[c] / n) * (sum[c] / n)).squareRoot())
+    }
     return Dataset(name: "synthetic", images: images, labels: labels, count: count, channels: channels,
                    height: height, width: width, classes: classes, mean: mean, std: std)
 }

@@ -1,5 +1,5 @@
 import Testing
-@testable import Data
+import Data
 import Tensor
 
 /// The reference transform written out naively, straight from torch_peer.py's `augment`: normalise, zero-pad by 2,
@@ -39,7 +39,9 @@ struct AugmentationTests {
                 for dy in 0...4 {
                     for flip in [false, true] {
                         let crop = CropFlip(dx: dx, dy: dy, flip: flip)
-                        out.withUnsafeMutableBufferPointer { filler.fillView(index: 3, crop: crop, output: $0.baseAddress!) }
+                        out.withUnsafeMutableBufferPointer {
+                            filler.fillView(index: 3, crop: crop, output: $0.baseAddress!)
+                        }
                         #expect(out == referenceView(dataset, index: 3, crop: crop), "crop \(crop)")
                     }
                 }
@@ -202,7 +204,8 @@ struct SyntheticTests {
 
     @Test func isLearnableByNearestClassMean() {
         // Class means from the train split classify the test split (same templates, fresh noise) almost perfectly.
-        let train = syntheticDataset(count: 500, classes: 10, channels: 1, height: 28, width: 28, seed: 2, split: .train)
+        let train = syntheticDataset(count: 500, classes: 10, channels: 1, height: 28, width: 28, seed: 2,
+                                     split: .train)
         let test = syntheticDataset(count: 200, classes: 10, channels: 1, height: 28, width: 28, seed: 2, split: .test)
         #expect(Array(train.images.storage.prefix(784)) != Array(test.images.storage.prefix(784)))
         let size = train.imageSize

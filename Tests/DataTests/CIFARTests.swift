@@ -1,5 +1,5 @@
 import Testing
-@testable import Data
+import Data
 import Tensor
 
 /// Pixel k of CIFAR test record i: (i + 3k) mod 256.

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Data
+import Data
 import Tensor
 
 /// Set DTRAIN_FASHION_MNIST_DIR (e.g. /usr/share/datasets/fashion-mnist) to run against the real files.

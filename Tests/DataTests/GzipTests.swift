@@ -1,5 +1,5 @@
 import Testing
-@testable import Data
+import Data
 
 // DEFLATE vectors made with Python's zlib (raw streams, wbits = −15):
 //   stored:  compressobj(level 0) of "hello, stored world"
@@ -143,6 +143,20 @@ struct GzipTests {
             bytes[position] ^= UInt8(truncatingIfNeeded: state | 1)
             do {
                 _ = try gunzip(bytes, name: "fuzz.gz")
+            } catch let error as DataError {
+                #expect(error.kind == .corruptGzip)
+            } catch {
+                Issue.record("unexpected error \(error)")
+            }
+        }
+        // Corrupted dynamic-Huffman headers and data: malformed code sets, bad distances, overruns.
+        for _ in 0..<2000 {
+            var bytes = dynamicVector + []
+            state = state &* 1_664_525 &+ 1_013_904_223
+            let position = Int(state >> 8) % 40  // mostly the code-length header
+            bytes[position] ^= UInt8(truncatingIfNeeded: state | 1)
+            do {
+                _ = try inflate(bytes, name: "fuzz", maxOutput: 1 << 20)
             } catch let error as DataError {
                 #expect(error.kind == .corruptGzip)
             } catch {

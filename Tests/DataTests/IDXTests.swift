@@ -1,5 +1,5 @@
 import Testing
-@testable import Data
+import Data
 import Tensor
 
 @Suite("IDX reader and loader")
@@ -101,7 +101,8 @@ struct IDXTests {
     @Test func rejectsCountMismatch() throws {
         let directory = try TemporaryDirectory()
         try writePair(directory)
-        try directory.write("train-labels-idx1-ubyte", idxBytes(dimensions: [11], data: [UInt8](repeating: 1, count: 11)))
+        let short = idxBytes(dimensions: [11], data: [UInt8](repeating: 1, count: 11))
+        try directory.write("train-labels-idx1-ubyte", short)
         let error = expectDataError(.countMismatch) {
             _ = try loadDataset(name: "mnist", directory: directory.path, split: .train)
         }

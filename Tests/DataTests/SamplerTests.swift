@@ -1,5 +1,5 @@
 import Testing
-@testable import Data
+import Data
 import Tensor
 
 @Suite("EpochSampler")
@@ -53,7 +53,9 @@ struct SamplerTests {
     }
 
     @Test func rejectsImpossibleBatches() {
-        let error = expectDataError(.badSampling) { _ = try EpochSampler(count: 100, globalBatch: 3, ranks: 4, seed: 0) }
+        let error = expectDataError(.badSampling) {
+            _ = try EpochSampler(count: 100, globalBatch: 3, ranks: 4, seed: 0)
+        }
         #expect(error?.description.contains("global batch 3 is smaller than the 4 ranks") == true)
         expectDataError(.badSampling) { _ = try EpochSampler(count: 100, globalBatch: 101, ranks: 1, seed: 0) }
         expectDataError(.badSampling) { _ = try EpochSampler(count: 100, globalBatch: 10, ranks: 0, seed: 0) }

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Data
+import Data
 import Tensor
 
 /// A fresh empty directory under the system temporary directory, removed by `cleanup()`.
