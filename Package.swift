@@ -3,7 +3,9 @@ import PackageDescription
 
 // Layering (see docs/ARCHITECTURE.md): only Collective touches MPI, only Tensor touches BLAS;
 // Model and Loss know nothing of ranks; Train orchestrates; dtrain is the command line.
-let unchecked: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+// Numeric modules are optimised in debug builds too, so `swift test` runs real-size checks quickly.
+let unchecked: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+                                 .unsafeFlags(["-O"], .when(configuration: .debug))]
 
 let package = Package(
     name: "dtrain",

@@ -1,0 +1,125 @@
+import Collective
+import Data
+import Foundation
+import Testing
+@testable import Train
+
+/// A small synthetic problem shared by the trainer tests.
+private func smallConfig(loss: String = "clce", model: String = "mlp", batch: Int = 26) -> TrainConfig {
+    var c = TrainConfig()
+    c.dataset = "synthetic"
+    c.dataDir = ""
+    c.model = model
+    c.loss = loss
+    c.batchSize = batch
+    c.trainLimit = 260
+    c.testLimit = 100
+    c.maxSteps = 3
+    c.warmupEpochs = 0
+    c.lr = 0.2
+    c.logEvery = 1
+    c.quiet = true
+    return c
+}
+
+private let datasets: (train: Dataset, test: Dataset) = {
+    try! loadDatasets(smallConfig())
+}()
+
+@Suite struct TrainerTests {
+    /// Every rank count gives the same all-reduced gradient and the same per-step values (relative 1e-4).
+    @Test(arguments: ["clce", "ce", "supcon", "ce+hscl", "clce-no-hnm"])
+    func rankCountInvariance(loss: String) throws {
+        let config = smallConfig(loss: loss)
+        var reference: [[Double]]? = nil
+        var referenceGrads: [Float]? = nil
+        for ranks in 1...4 {
+            let perRank = try LocalGroup.run(size: ranks) { comm -> ([[Double]], [Float]) in
+                let trainer = try Trainer(config: config, comm: comm, train: datasets.train, test: datasets.test)
+                var values = [[Double]]()
+                var firstGrads = [Float]()
+                for s in 0..<3 {
+                    let r = try trainer.runStep()
+                    values.append([r.loss, r.ce, r.contrastive, r.gradNorm])
+                    if s == 0 { firstGrads = trainer.network.grads.toArray() }
+                }
+                return (values, firstGrads)
+            }
+            // Every rank of one run agrees exactly (the values are global).
+            for r in perRank { #expect(r.0 == perRank[0].0) }
+            if let reference, let referenceGrads {
+                for (a, b) in zip(reference.joined(), perRank[0].0.joined()) {
+                    #expect(abs(a - b) <= 1e-4 * max(abs(a), 1e-6), "ranks \(ranks): \(a) vs \(b)")
+                }
+                let scale = referenceGrads.map { abs($0) }.max()!
+                var worst: Float = 0
+                for (a, b) in zip(referenceGrads, perRank[0].1) { worst = max(worst, abs(a - b)) }
+                #expect(worst <= 1e-4 * scale, "ranks \(ranks): gradient differs by \(worst) (max |g| \(scale))")
+            } else {
+                reference = perRank[0].0
+                referenceGrads = perRank[0].1
+            }
+        }
+    }
+
+    /// Summed over ranks, the gradient is the single-process one: the reduce-scatter really sums.
+    @Test func wholeGradientMatchesFiniteDifferences() throws {
+        var config = smallConfig()
+        config.seed = 3
+        let results = try LocalGroup.run(size: 2) { comm in
+            try checkWholeGradient(config: config, comm: comm, train: datasets.train, test: datasets.test)
+        }
+        #expect(results[0].passed, "worst relative error \(results[0].worstRelativeError)")
+    }
+
+    @Test func trainingLearnsAndReportsSummary() throws {
+        var config = smallConfig()
+        config.maxSteps = nil
+        config.trainLimit = 2000
+        config.batchSize = 50
+        config.epochs = 2
+        config.warmupEpochs = 1
+        config.lr = nil
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("dtrain-e2e-\(getpid())").path
+        config.out = out
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let (train, test) = try loadDatasets(config)
+        let summaries = try LocalGroup.run(size: 2) { comm in
+            try runTraining(config: config, comm: comm, train: train, test: test)
+        }
+        let s = summaries[0]
+        #expect(s.testAccuracy > 0.5, "accuracy \(s.testAccuracy) should be well above chance (0.1)")
+        #expect(s.steps == 80 && s.epochs == 2 && s.ranks == 2 && s.globalBatch == 50)
+        #expect(s.finalLoss.isFinite)
+        let lines = try String(contentsOfFile: out + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        let objects = try lines.map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        let steps = objects.filter { $0["step"] != nil }, epochs = objects.filter { $0["test_accuracy"] != nil }
+        #expect(epochs.count == 2)
+        for key in ["step", "epoch", "loss", "ce", "contrastive", "lr", "grad_norm", "images_per_s"] {
+            #expect(steps.allSatisfy { $0[key] != nil }, "metrics lines lack \(key)")
+        }
+        let saved = try TrainConfig.load(path: out + "/config.json")
+        #expect(saved == config)
+    }
+
+    @Test func nonFiniteLossStopsWithTheStepNumber() throws {
+        var config = smallConfig()
+        config.lr = 1e30
+        config.maxSteps = 20
+        #expect(throws: TrainingError.self) {
+            _ = try LocalGroup.run(size: 2) { comm in
+                try runTraining(config: config, comm: comm, train: datasets.train, test: datasets.test)
+            }
+        }
+    }
+
+    @Test func batchSmallerThanRanksIsRejected() {
+        var config = smallConfig()
+        config.batchSize = 2
+        #expect(throws: DataError.self) {
+            _ = try LocalGroup.run(size: 3) { comm in
+                try Trainer(config: config, comm: comm, train: datasets.train, test: datasets.test)
+            }
+        }
+    }
+}
