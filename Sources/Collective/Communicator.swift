@@ -104,6 +104,8 @@ public protocol Communicator: AnyObject {
     func startAllReduceSum<T: CollectiveScalar>(_ buffer: UnsafeMutableBufferPointer<T>) throws -> CollectiveRequest
     /// Completes a request from `startAllReduceSum`.
     func wait(_ request: inout CollectiveRequest) throws
+    /// Lets a pending request progress; returns true (and completes it) if it has finished.
+    func test(_ request: inout CollectiveRequest) throws -> Bool
     /// Blocks until every rank has arrived.
     func barrier() throws
     /// Ends the whole job (every rank) with `code`.

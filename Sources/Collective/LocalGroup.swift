@@ -187,6 +187,11 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
 
     public func wait(_ request: inout CollectiveRequest) throws { request = .completed }
 
+    public func test(_ request: inout CollectiveRequest) throws -> Bool {
+        request = .completed
+        return true
+    }
+
     public func barrier() throws { try shared.barrier() }
 
     /// Marks the group failed (peers waiting in a collective throw `AbortedByPeer`) and ends this thread.

@@ -136,6 +136,19 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         try MPICommunicator.check(rc, "MPI_Wait")
     }
 
+    public func test(_ request: inout CollectiveRequest) throws -> Bool {
+        guard request.handle >= 0 else { return true }
+        var flag: Int32 = 0
+        let rc = MPI_Test(requests + request.handle, &flag, MPI_STATUS_IGNORE)
+        try MPICommunicator.check(rc, "MPI_Test")
+        if flag != 0 {
+            requestInUse[request.handle] = false
+            request = .completed
+            return true
+        }
+        return false
+    }
+
     public func barrier() throws { try MPICommunicator.check(MPI_Barrier(comm), "MPI_Barrier") }
 
     public func abort(code: Int32) -> Never {

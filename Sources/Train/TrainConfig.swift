@@ -50,6 +50,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var knnK = 20
     /// Epochs of the linear probe's own training.
     public var probeEpochs = 10
+    /// Reduce gradients in buckets started during backward (overlap), instead of one all-reduce after it.
+    public var overlap = true
+    /// Gradient elements per all-reduce bucket when overlapping.
+    public var bucketSize = 1 << 18
 
     public init() {}
 
@@ -58,7 +62,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case maxSteps = "max-steps", lr, weightDecay = "weight-decay", optimizer, momentum
         case warmupEpochs = "warmup-epochs", seed, trainLimit = "train-limit", testLimit = "test-limit", out
         case logEvery = "log-every", blasThreads = "blas-threads", quiet, debug, eval, knnK = "knn-k"
-        case probeEpochs = "probe-epochs"
+        case probeEpochs = "probe-epochs", overlap, bucketSize = "bucket-size"
     }
 
     public init(from decoder: Decoder) throws {
@@ -83,6 +87,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         quiet = try get(.quiet, d.quiet); debug = try get(.debug, d.debug)
         eval = try c.decodeIfPresent([EvalMode].self, forKey: .eval); knnK = try get(.knnK, d.knnK)
         probeEpochs = try get(.probeEpochs, d.probeEpochs)
+        overlap = try get(.overlap, d.overlap); bucketSize = try get(.bucketSize, d.bucketSize)
     }
 
     /// The learning rate actually used: `lr`, or 0.05·√(batch/256).
@@ -130,6 +135,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if let t = testLimit, t < 1 { p.append("--test-limit must be >= 1, got \(t)") }
         if logEvery < 1 { p.append("--log-every must be >= 1, got \(logEvery)") }
         if blasThreads < 1 { p.append("--blas-threads must be >= 1, got \(blasThreads)") }
+        if bucketSize < 1 { p.append("--bucket-size must be >= 1, got \(bucketSize)") }
         if knnK < 1 { p.append("--knn-k must be >= 1, got \(knnK)") }
         if !["mlp", "cnn"].contains(model) { p.append("--model must be mlp or cnn, got \(model)") }
         if !["sgd", "adamw"].contains(optimizer) { p.append("--optimizer must be sgd or adamw, got \(optimizer)") }

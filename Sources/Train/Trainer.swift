@@ -81,7 +81,13 @@ public final class Trainer<C: Communicator> {
     var permutation: [Int] = []
     var permutationEpoch = -1
     /// Steps completed.
-    public private(set) var step = 0
+    public internal(set) var step = 0
+    /// Seconds spent in each phase since the last `resetTimes()`.
+    public var times = PhaseTimes()
+    /// Outstanding bucket all-reduces of the current step (fixed capacity: no allocation in the step).
+    var pending = [CollectiveRequest](repeating: .completed, count: 64)
+    var pendingCount = 0
+    var bucketStart = 0
 
     /// Builds the model, optimiser and every buffer. Throws on configurations the data makes impossible
     /// (batch larger than the dataset or smaller than the rank count).
@@ -164,12 +170,12 @@ public final class Trainer<C: Communicator> {
     public func runStep() throws -> StepResult {
         let epoch = step / stepsPerEpoch, k = step % stepsPerEpoch
         prepareEpoch(epoch)
+        var t = monotonicSeconds()
         // 1. this rank's views.
         filler.fillTrainingBatch(permutation: permutation, positions: sampler.localPositions(step: k, rank: comm.rank),
                                  epoch: epoch, input: input.storage, labels: localLabels.storage)
-        let lossValues = try forwardAndBackward()
-        // 7. one all-reduce of the whole gradient arena.
-        try comm.allReduceSum(network.grads.storage)
+        times.data += lap(&t)
+        let lossValues = try forwardAndBackward(reduceGradients: true, clock: &t)
         if config.debug { try checkFinite() }
         let gradNorm = Double(Float.dot(count: network.grads.count, x: network.grads.base, y: network.grads.base))
             .squareRoot()
@@ -182,20 +188,38 @@ public final class Trainer<C: Communicator> {
                                 + "try a smaller --lr")
         }
         optimiser.step(lr: lr)
+        times.optimiser += lap(&t)
+        times.steps += 1
         step += 1
         return result
     }
 
-    /// Steps 2–6 for the views already in `input`: leaves this rank's parameter gradients (not yet all-reduced) in
-    /// the gradient arena and returns the global (weighted CE, weighted contrastive) loss.
-    func forwardAndBackward() throws -> (Double, Double) {
+    /// Seconds since `t`, and moves `t` to now.
+    @inline(__always)
+    func lap(_ t: inout Double) -> Double {
+        let now = monotonicSeconds()
+        defer { t = now }
+        return now - t
+    }
+
+    /// Steps 2–6 (and 7 when `reduceGradients`) for the views already in `input`: leaves the gradient arena holding
+    /// this rank's parameter gradients (summed over ranks when `reduceGradients`) and returns the global
+    /// (weighted CE, weighted contrastive) loss.
+    func forwardAndBackward(reduceGradients: Bool = false) throws -> (Double, Double) {
+        var t = monotonicSeconds()
+        return try forwardAndBackward(reduceGradients: reduceGradients, clock: &t)
+    }
+
+    func forwardAndBackward(reduceGradients: Bool, clock t: inout Double) throws -> (Double, Double) {
         let D = embedDim
         // 2. forward.
         network.forward(input: input.base, batch: localRows)
+        times.forward += lap(&t)
         // 3. gather embeddings and labels in rank order.
         try comm.allGather(send: UnsafeBufferPointer(start: network.embeddings, count: localRows * D),
                            into: gathered.storage, layout: embeddingLayout)
         try comm.allGather(send: UnsafeBufferPointer(localLabels.storage), into: globalLabels.storage, layout: rowLayout)
+        times.allGather += lap(&t)
         // 4. losses of this rank's anchors, each divided by the global row count.
         var ce = 0.0, con = 0.0
         let logits = UnsafeBufferPointer(start: network.logits, count: localRows * classes)
@@ -213,19 +237,71 @@ public final class Trainer<C: Communicator> {
                                   anchorRows: rowLayout.range(of: comm.rank), globalCount: globalRows,
                                   tau: Float(config.tau), scale: contrastiveWeight, workspace: workspace,
                                   dEmbeddings: dGathered.storage)
+            times.loss += lap(&t)
             // 5. the backward of the all-gather: sum every rank's gradient of the gathered matrix, keep own rows.
             try comm.reduceScatterSum(send: UnsafeBufferPointer(dGathered.storage), into: dEmbeddings.storage,
                                       layout: embeddingLayout)
+            times.reduceScatter += lap(&t)
         } else {
             dEmbeddings.zero()
+            times.loss += lap(&t)
         }
-        // 6. backward into the (zeroed) gradient arena.
+        // 6. backward into the (zeroed) gradient arena; 7. with overlap, each finished bucket of the arena is
+        // all-reduced (non-blocking) while backward continues, in the same order on every rank.
         network.zeroGradients()
-        network.backward(dEmbeddings: dEmbeddings.base, dLogits: dLogits.base, batch: localRows, onReady: { _ in })
+        if reduceGradients && config.overlap {
+            pendingCount = 0
+            bucketStart = 0
+            var failure: Error?
+            network.backward(dEmbeddings: dEmbeddings.base, dLogits: dLogits.base, batch: localRows) { ready in
+                guard failure == nil else { return }
+                do { try gradientsReady(upTo: ready) } catch { failure = error }
+            }
+            if let failure { throw failure }
+            times.backward += lap(&t)
+            for i in 0..<pendingCount { try comm.wait(&pending[i]) }
+            times.allReduce += lap(&t)
+        } else {
+            network.backward(dEmbeddings: dEmbeddings.base, dLogits: dLogits.base, batch: localRows, onReady: { _ in })
+            times.backward += lap(&t)
+            if reduceGradients {
+                try comm.allReduceSum(network.grads.storage)
+                times.allReduce += lap(&t)
+            }
+        }
         reduced[0] = Double(ceWeight) * ce
         reduced[1] = Double(contrastiveWeight) * con
         reduced[2] = 0
         try comm.allReduceSum(reduced.storage)
         return (reduced[0], reduced[1])
     }
+
+    /// Backward has finished gradient elements [0, ready): start the all-reduce of the bucket [bucketStart, ready)
+    /// once it is large enough (or complete), and let earlier buckets progress.
+    func gradientsReady(upTo ready: Int) throws {
+        let total = network.grads.count
+        if ready - bucketStart >= config.bucketSize || (ready == total && ready > bucketStart) {
+            precondition(pendingCount < pending.count, "more than \(pending.count) gradient buckets")
+            let bucket = UnsafeMutableBufferPointer(start: network.grads.base + bucketStart, count: ready - bucketStart)
+            pending[pendingCount] = try comm.startAllReduceSum(bucket)
+            pendingCount += 1
+            bucketStart = ready
+        }
+        for i in 0..<pendingCount { _ = try comm.test(&pending[i]) }
+    }
+}
+
+/// Wall-clock seconds per phase of the training step, summed over `steps` steps.
+public struct PhaseTimes: Sendable, Codable {
+    public var data = 0.0, forward = 0.0, allGather = 0.0, loss = 0.0, reduceScatter = 0.0
+    public var backward = 0.0, allReduce = 0.0, optimiser = 0.0
+    public var steps = 0
+    public init() {}
+    /// Every phase with its name, in step order.
+    public var phases: [(String, Double)] {
+        [("data+augmentation", data), ("forward", forward), ("all-gather", allGather), ("loss", loss),
+         ("reduce-scatter", reduceScatter), ("backward", backward), ("all-reduce", allReduce), ("optimiser", optimiser)]
+    }
+    /// Sum of the phases.
+    public var total: Double { phases.reduce(0) { $0 + $1.1 } }
 }
