@@ -8,6 +8,8 @@ import Testing
 struct SafeTensorsRejectionTests {
     let f32x2 = "\"dtype\":\"F32\",\"shape\":[2]"
 
+    func zeros(_ count: Int) -> [UInt8] { [UInt8](repeating: 0, count: count) }
+
     @Test func rejectsFilesShorterThanTheLengthField() {
         for count in 0..<8 {
             let error = expectCheckpointError(.truncated) {
@@ -54,7 +56,8 @@ struct SafeTensorsRejectionTests {
         }
         #expect(utf8?.description == "u: header is not valid UTF-8")
         for text in ["{\"a\":", "{\"a\" 1}", "{a:1}", "{\"a\":[1,]}", "{\"a\":01}", "{\"a\":tru}", "{\"a\":\"\u{01}\"}",
-                     "{\"a\":\"\\x\"}", "{\"a\":\"\\ud800\"}", "{} {}", "{\"a\":1.}", "{\"a\":-}", "{\"a\":\"\\u12\"}"] {
+                     "{\"a\":\"\\x\"}", "{\"a\":\"\\ud800\"}", "{} {}", "{\"a\":1.}", "{\"a\":-}",
+                     "{\"a\":\"\\u12\"}"] {
             let message = expectRejected(.badHeader, text)
             #expect(message.hasPrefix("bad.safetensors: header is not valid JSON: "), "\(text): \(message)")
         }
@@ -73,7 +76,7 @@ struct SafeTensorsRejectionTests {
 
     @Test func rejectsMalformedEntries() {
         #expect(expectRejected(.badEntry, "{\"w\":[1]}").contains("tensor \"w\" is an array, expected an object"))
-        #expect(expectRejected(.badEntry, "{\"w\":{\"shape\":[2],\"data_offsets\":[0,8]}}", data: [UInt8](repeating: 0, count: 8))
+        #expect(expectRejected(.badEntry, "{\"w\":{\"shape\":[2],\"data_offsets\":[0,8]}}", data: zeros(8))
                     .contains("tensor \"w\" lacks dtype"))
         #expect(expectRejected(.badEntry, "{\"w\":{\"dtype\":\"F32\"}}").contains("lacks shape, data_offsets"))
         #expect(expectRejected(.badEntry, "{\"w\":{\(f32x2)}}").contains("lacks data_offsets"))
@@ -92,7 +95,9 @@ struct SafeTensorsRejectionTests {
     }
 
     @Test func rejectsNegativeAndNonIntegerShapes() {
-        func entry(_ shape: String) -> String { "{\"w\":{\"dtype\":\"F32\",\"shape\":\(shape),\"data_offsets\":[0,8]}}" }
+        func entry(_ shape: String) -> String {
+            "{\"w\":{\"dtype\":\"F32\",\"shape\":\(shape),\"data_offsets\":[0,8]}}"
+        }
         #expect(expectRejected(.badShape, entry("[-2]")).contains("tensor \"w\" shape[0] is negative (-2)"))
         #expect(expectRejected(.badShape, entry("[2.0]")).contains("shape[0] is 2.0, not an integer"))
         #expect(expectRejected(.badShape, entry("[1, 2e0]")).contains("shape[1] is 2e0, not an integer"))
@@ -104,17 +109,19 @@ struct SafeTensorsRejectionTests {
 
     @Test func rejectsShapeProductOverflow() {
         let big = "4294967296"  // 2^32: [2^32, 2^32] overflows Int64
-        let message = expectRejected(.badShape, "{\"w\":{\"dtype\":\"F32\",\"shape\":[\(big),\(big)],\"data_offsets\":[0,8]}}")
+        let message = expectRejected(.badShape,
+                                     "{\"w\":{\"dtype\":\"F32\",\"shape\":[\(big),\(big)],\"data_offsets\":[0,8]}}")
         #expect(message.contains("tensor \"w\" shape [4294967296, 4294967296] overflows"))
         // 2^62 elements fit in Int, 2^62 × 4 bytes do not.
-        let bytes = expectRejected(.badShape, "{\"w\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904],\"data_offsets\":[0,8]}}")
+        let bytes = expectRejected(.badShape,
+                                   "{\"w\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904],\"data_offsets\":[0,8]}}")
         #expect(bytes.contains("overflows as a byte count"))
     }
 
     @Test func rejectsBadOffsets() {
-        #expect(expectRejected(.badOffsets, "{\"w\":{\(f32x2),\"data_offsets\":[8,0]}}", data: [UInt8](repeating: 0, count: 8))
+        #expect(expectRejected(.badOffsets, "{\"w\":{\(f32x2),\"data_offsets\":[8,0]}}", data: zeros(8))
                     .contains("data_offsets [8, 0] end before they begin"))
-        #expect(expectRejected(.badOffsets, "{\"w\":{\(f32x2),\"data_offsets\":[0,12]}}", data: [UInt8](repeating: 0, count: 12))
+        #expect(expectRejected(.badOffsets, "{\"w\":{\(f32x2),\"data_offsets\":[0,12]}}", data: zeros(12))
                     .contains("span 12 bytes, but F32 [2] needs 8"))
         expectRejected(.badOffsets, "{\"w\":{\(f32x2),\"data_offsets\":[0]}}")
         expectRejected(.badOffsets, "{\"w\":{\(f32x2),\"data_offsets\":[0,8,16]}}")
@@ -124,16 +131,19 @@ struct SafeTensorsRejectionTests {
 
     @Test func rejectsOffsetsOutOfRange() {
         // A consistent layout running past the data section: the file was cut short.
-        let cut = expectRejected(.truncated, "{\"a\":{\(f32x2),\"data_offsets\":[0,8]},\"b\":{\(f32x2),\"data_offsets\":[8,16]}}",
+        let cut = expectRejected(.truncated,
+                                 "{\"a\":{\(f32x2),\"data_offsets\":[0,8]},\"b\":{\(f32x2),\"data_offsets\":[8,16]}}",
                                  data: [UInt8](repeating: 0, count: 12))
         #expect(cut.contains("the header describes 16 bytes of tensor data, the file holds 12"))
         let far = "{\"w\":{\"dtype\":\"U8\",\"shape\":[8],\"data_offsets\":[9223372036854775799,9223372036854775807]}}"
-        #expect(expectRejected(.unreferencedBytes, far, data: [1, 2, 3]).contains("data bytes [0, 9223372036854775799)"))
+        #expect(expectRejected(.unreferencedBytes, far, data: [1, 2, 3])
+                    .contains("data bytes [0, 9223372036854775799)"))
     }
 
     @Test func rejectsOverlapsGapsAndTrailingBytes() {
         let data = [UInt8](repeating: 0, count: 16)
-        let overlap = expectRejected(.overlap, "{\"a\":{\(f32x2),\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"F32\",\"shape\":[3],"
+        let overlap = expectRejected(.overlap, "{\"a\":{\(f32x2),\"data_offsets\":[0,8]},"
+                                         + "\"b\":{\"dtype\":\"F32\",\"shape\":[3],"
                                          + "\"data_offsets\":[4,16]}}", data: data)
         #expect(overlap.contains("tensors \"a\" [0, 8) and \"b\" [4, 16) overlap"))
         expectRejected(.overlap, "{\"a\":{\(f32x2),\"data_offsets\":[0,8]},\"b\":{\(f32x2),\"data_offsets\":[0,8]}}",
@@ -183,8 +193,11 @@ struct SafeTensorsRejectionTests {
 
     @Test func rejectsLayoutMismatches() throws {
         let st = try SafeTensors.parse(sampleCheckpoint().serialized(), file: "ckpt.safetensors")
-        let missing = expectCheckpointError(.missingTensor) { _ = try st.tensor("param/fc9.weight", dtype: .f32, shape: [2]) }
-        #expect(missing?.description.hasPrefix("ckpt.safetensors: no tensor \"param/fc9.weight\" (the file has ") == true)
+        let missing = expectCheckpointError(.missingTensor) {
+            _ = try st.tensor("param/fc9.weight", dtype: .f32, shape: [2])
+        }
+        #expect(missing?.description.hasPrefix("ckpt.safetensors: no tensor \"param/fc9.weight\" (the file has ")
+                    == true)
         let dtype = expectCheckpointError(.layoutMismatch) { _ = try st.tensor("step", dtype: .i32, shape: [1]) }
         #expect(dtype?.description == "ckpt.safetensors: tensor \"step\" is I64 [1], expected I32 [1]")
         let shape = expectCheckpointError(.layoutMismatch) { _ = try st.tensor("mask", dtype: .u8, shape: [4]) }

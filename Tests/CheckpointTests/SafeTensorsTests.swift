@@ -93,8 +93,10 @@ struct SafeTensorsTests {
     /// `safetensors.numpy.save({"weight": float32 [[1, -2], [0.5, 3]], "step": int64 [7]}, metadata={"epoch": "2"})`
     /// from safetensors 0.8.0, byte for byte.
     static let pythonBytes: [UInt8] = {
-        let header = "{\"__metadata__\":{\"epoch\":\"2\"},\"step\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]},"
-            + "\"weight\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[8,24]}}" + String(repeating: " ", count: 5)
+        let header = "{\"__metadata__\":{\"epoch\":\"2\"},"
+            + "\"step\":{\"dtype\":\"I64\",\"shape\":[1],\"data_offsets\":[0,8]},"
+            + "\"weight\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[8,24]}}"
+            + String(repeating: " ", count: 5)
         let data: [UInt8] = [0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x80, 0x3f, 0x00, 0x00,
                              0x00, 0xc0, 0x00, 0x00, 0x00, 0x3f, 0x00, 0x00, 0x40, 0x40]
         let bytes = rawFile(header, data: data)
@@ -127,7 +129,8 @@ struct SafeTensorsTests {
         #expect(ours == rawFile(padded, data: Array(Self.pythonBytes.suffix(24))))
     }
 
-    @Test(.enabled(if: hasPythonSafetensors, "needs python3 with safetensors and numpy (pip install safetensors numpy)"))
+    @Test(.enabled(if: hasPythonSafetensors,
+                   "needs python3 with safetensors and numpy (pip install safetensors numpy); skipped otherwise"))
     func pythonSafetensorsLoadsOurFileAndWeLoadItsFile() throws {
         let directory = try TemporaryDirectory()
         let ours = directory.path + "/ours.safetensors", theirs = directory.path + "/theirs.safetensors"
