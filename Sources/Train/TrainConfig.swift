@@ -107,7 +107,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
                 for key in object.keys.sorted() {
                     guard let one = try? JSONSerialization.data(withJSONObject: [key: object[key]!]) else { continue }
                     if (try? JSONDecoder().decode(TrainConfig.self, from: one)) == nil {
-                        throw ConfigError("\(path): bad value for \"\(key)\": \(object[key]!) does not fit this setting")
+                        throw ConfigError("\(path): bad value for \"\(key)\": \(object[key]!) does not fit "
+                                              + "this setting")
                     }
                 }
             }
