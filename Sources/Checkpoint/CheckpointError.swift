@@ -40,5 +40,6 @@ public struct CheckpointError: Error, CustomStringConvertible, Sendable, Equatab
         self.detail = detail
     }
 
+    /// "<file>: <detail>", or the detail alone when no file is involved.
     public var description: String { file.isEmpty ? detail : "\(file): \(detail)" }
 }

@@ -94,8 +94,11 @@ func shapeText(_ shape: [Int]) -> String { "[" + shape.map(String.init).joined(s
 /// One named array of a checkpoint: its dtype, its shape (row-major, outermost first) and its raw little-endian
 /// bytes, `shape.product × dtype.size` of them.
 public struct TensorData: Sendable, Equatable {
+    /// The element type.
     public let dtype: DType
+    /// Sizes, outermost first; [] is a scalar.
     public let shape: [Int]
+    /// The elements, little-endian, row-major.
     public let bytes: [UInt8]
 
     /// Elements: the product of `shape` (1 for a scalar of shape []).
