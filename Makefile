@@ -6,7 +6,7 @@ DEMO_ARGS ?=
 BIN := .build/release/dtrain
 MPIRUN := scripts/mpirun.sh
 
-.PHONY: setup build demo doctor test unit-test mpi-test bench clean
+.PHONY: setup build demo doctor test unit-test mpi-test bench fuzz clean
 
 ## setup: install the system packages (OpenMPI, OpenBLAS, Fashion-MNIST) when missing; needs root or sudo.
 setup:
@@ -39,6 +39,11 @@ unit-test:
 
 mpi-test: build
 	scripts/mpi-tests.sh $(BIN)
+
+## fuzz: libFuzzer harnesses for the IDX/gzip, CIFAR, safetensors and config parsers, FUZZ_SECONDS each (default 60).
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
 
 clean:
 	rm -rf .build

@@ -29,7 +29,8 @@ let package = Package(
         .target(name: "Loss", dependencies: ["Tensor", .product(name: "RealModule", package: "swift-numerics")],
                 swiftSettings: unchecked),
         .target(name: "Data", dependencies: ["Tensor"], swiftSettings: unchecked),
-        .target(name: "Train", dependencies: ["Tensor", "Collective", "Model", "Loss", "Data"],
+        .target(name: "Checkpoint", dependencies: ["Tensor"]),
+        .target(name: "Train", dependencies: ["Tensor", "Collective", "Model", "Loss", "Data", "Checkpoint"],
                 swiftSettings: unchecked),
         .executableTarget(name: "dtrain", dependencies: [
             "Train", "Tensor", "Collective", "Model", "Loss", "Data",
@@ -41,6 +42,7 @@ let package = Package(
         .testTarget(name: "LossTests", dependencies: ["Loss", "Tensor", "Collective"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Tensor"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Tensor"]),
         .testTarget(name: "TrainTests", dependencies: ["Train", "dtrain", "Tensor", "Collective", "Model", "Loss", "Data"]),
     ]
 )

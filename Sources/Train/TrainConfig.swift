@@ -103,12 +103,32 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         } catch let DecodingError.typeMismatch(_, ctx) where ctx.codingPath.isEmpty {
             throw ConfigError("\(path): a config file must be one JSON object of options, e.g. {\"batch-size\": 64}")
         } catch let DecodingError.typeMismatch(_, ctx), let DecodingError.valueNotFound(_, ctx) {
-            throw ConfigError("\(path): bad value for \"\(ctx.codingPath.map(\.stringValue).joined(separator: "."))\": \(ctx.debugDescription)")
+            throw ConfigError("\(path): bad value for \(place(ctx)): \(ctx.debugDescription)")
+        } catch let DecodingError.dataCorrupted(ctx) where !ctx.codingPath.isEmpty {
+            // Valid JSON, but a value its field cannot hold (1.5 for an integer, -1 for the seed, an unknown eval).
+            throw ConfigError("\(path): bad value for \(place(ctx)): \(ctx.debugDescription)")
         } catch let DecodingError.dataCorrupted(ctx) {
+            // Foundation on Linux reports a number its field cannot hold (1.5 or 1e999 for an integer, -1 for the
+            // seed) as "not valid JSON" with no key; find the key by decoding each top-level member on its own.
+            if let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+                for key in object.keys.sorted() {
+                    guard let one = try? JSONSerialization.data(withJSONObject: [key: object[key]!]) else { continue }
+                    if (try? JSONDecoder().decode(TrainConfig.self, from: one)) == nil {
+                        throw ConfigError("\(path): bad value for \"\(key)\": \(object[key]!) does not fit "
+                                              + "this setting")
+                    }
+                }
+            }
             throw ConfigError("\(path): not valid JSON: \(ctx.underlyingError.map { "\($0)" } ?? ctx.debugDescription)")
         } catch {
             throw ConfigError("\(path): \(error)")
         }
+    }
+
+    /// Where in the file a decoding error is: "\"epochs\"", or "the top level (a JSON object is expected)".
+    private static func place(_ ctx: DecodingError.Context) -> String {
+        ctx.codingPath.isEmpty ? "the top level (a JSON object is expected)"
+            : "\"" + ctx.codingPath.map(\.stringValue).joined(separator: ".") + "\""
     }
 
     /// Sorted-key JSON, as written to DIR/config.json.
