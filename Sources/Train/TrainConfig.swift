@@ -100,8 +100,6 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         }
         do { return try JSONDecoder().decode(TrainConfig.self, from: data) } catch let e as ConfigError {
             throw ConfigError("\(path): \(e.message)")
-        } catch let DecodingError.typeMismatch(_, ctx) where ctx.codingPath.isEmpty {
-            throw ConfigError("\(path): a config file must be one JSON object of options, e.g. {\"batch-size\": 64}")
         } catch let DecodingError.typeMismatch(_, ctx), let DecodingError.valueNotFound(_, ctx) {
             throw ConfigError("\(path): bad value for \(place(ctx)): \(ctx.debugDescription)")
         } catch let DecodingError.dataCorrupted(ctx) where !ctx.codingPath.isEmpty {

@@ -59,7 +59,7 @@ import Testing
 
     @Test(arguments: [
         (#"{"batch_size": 64}"#, "unknown key"), (#"{"tau": "hot"}"#, "tau"), (#"{"tau": 0.5"#, "not valid JSON"),
-        (#"[1, 2]"#, "one JSON object"),
+        (#"[1, 2]"#, "a JSON object is expected"),
     ])
     func badConfigFilesAreClearErrors(text: String, expected: String) throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("dtrain-bad-\(getpid()).json").path
