@@ -53,6 +53,12 @@ func finishPerPositiveRow<T: BLASScalar>(_ s: UnsafeMutablePointer<T>, labels: U
         cA = T(rowScale * q * (detachedWeights ? 1 : 1 + beta) / sums.negativeA)
         cB = T(detachedWeights ? 0 : rowScale * q * beta / sums.negativeB)
     }
+    if T.self == Float.self && mode != .general {
+        writeRowGradientFloat(floatPointer(s), labels: labels, label: label, selfIndex: selfIndex, count: count,
+                              cP: 0, c0: 0, cA: Float(cA), cB: Float(cB), betaIsOne: mode == .one,
+                              keepPositives: true)
+        return loss
+    }
     for segment in 0..<2 {
         let lo = segment == 0 ? 0 : selfIndex + 1
         let hi = segment == 0 ? selfIndex : count
