@@ -67,8 +67,9 @@ func scanRowFloat(_ s: UnsafeMutablePointer<Float>, labels: UnsafePointer<Int32>
         let v = loadVector(s + j)
         let same = loadLabels(labels + j) .== y
         let positive = same .& (laneIndices &+ Int32(truncatingIfNeeded: j) .!= me)
-        mP = mP.replacing(with: pointwiseMax(mP, v), where: positive)
-        mN = mN.replacing(with: pointwiseMax(mN, v), where: .!same)
+        // Selects, not pointwiseMax (which is not inlined).
+        mP = mP.replacing(with: v, where: positive .& (v .> mP))
+        mN = mN.replacing(with: v, where: .!same .& (v .> mN))
         nP = nP.replacing(with: nP &+ 1, where: positive)
         j += 8
     }
