@@ -26,9 +26,12 @@ public func crossEntropy<T: BLASScalar>(logits: UnsafeBufferPointer<T>, labels: 
     precondition(classes >= 1, "crossEntropy: classes must be >= 1, got \(classes)")
     precondition(logits.count == rows * classes, "crossEntropy: logits has \(logits.count) elements, "
                  + "expected rows \(rows) × classes \(classes)")
-    precondition(probs.count >= rows * classes, "crossEntropy: probs has \(probs.count) elements, need \(rows * classes)")
+    precondition(probs.count >= rows * classes,
+                 "crossEntropy: probs has \(probs.count) elements, need \(rows * classes)")
     precondition(globalCount >= 1, "crossEntropy: globalCount must be >= 1, got \(globalCount)")
-    if let perAnchor { precondition(perAnchor.count >= rows, "crossEntropy: perAnchor \(perAnchor.count) < rows \(rows)") }
+    if let perAnchor {
+        precondition(perAnchor.count >= rows, "crossEntropy: perAnchor \(perAnchor.count) < rows \(rows)")
+    }
     let z = logits.baseAddress!, p = probs.baseAddress!
     var total = 0.0
     for i in 0..<rows {

@@ -30,20 +30,12 @@ func finishPerPositiveRow<T: BLASScalar>(_ s: UnsafeMutablePointer<T>, labels: U
 
     // Positives (a few per row): their own denominators, in Double.
     var loss = 0.0, q = 0.0
-    for segment in 0..<2 {
-        let lo = segment == 0 ? 0 : selfIndex + 1
-        let hi = segment == 0 ? selfIndex : count
-        var j = lo
-        while j < hi {
-            if labels[j] == label {
-                let a = Double(s[j])
-                loss += softplus(logG - a)
-                let r = Double.exp(logG - logAddExp(a, logG))
-                s[j] = T(-rowScale * r / positives)
-                q += r
-            }
-            j &+= 1
-        }
+    forEachPositive(labels: labels, label: label, selfIndex: selfIndex, count: count) { j in
+        let a = Double(s[j])
+        loss += softplus(logG - a)
+        let r = Double.exp(logG - logAddExp(a, logG))
+        s[j] = T(-rowScale * r / positives)
+        q += r
     }
     loss /= positives
     q /= positives
@@ -86,4 +78,22 @@ func finishPerPositiveRow<T: BLASScalar>(_ s: UnsafeMutablePointer<T>, labels: U
     }
     s[selfIndex] = 0
     return loss
+}
+
+/// Calls `body` with every j ≠ selfIndex whose label is `label`, in increasing order; groups of 8 labels without
+/// a match are skipped with one vector comparison.
+@inline(__always)
+func forEachPositive(labels: UnsafePointer<Int32>, label: Int32, selfIndex: Int, count: Int, _ body: (Int) -> Void) {
+    let y = LabelVector(repeating: label)
+    var j = 0
+    while j + 8 <= count {
+        if any(loadLabels(labels + j) .== y) {
+            for k in j..<(j + 8) where labels[k] == label && k != selfIndex { body(k) }
+        }
+        j += 8
+    }
+    while j < count {
+        if labels[j] == label && j != selfIndex { body(j) }
+        j += 1
+    }
 }

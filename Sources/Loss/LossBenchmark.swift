@@ -76,7 +76,8 @@ public func benchmarkLoss(rows: Int, embedDim: Int, classes: Int, kind: LossKind
         return v.count % 2 == 1 ? v[v.count / 2] : 0.5 * (v[v.count / 2 - 1] + v[v.count / 2])
     }
     let flops = 3 * 2 * Double(rows) * Double(rows) * Double(embedDim)
-    return LossBenchmarkResult(rows: rows, embedDim: embedDim, classes: classes, kind: kind, medianSeconds: median(times),
+    return LossBenchmarkResult(rows: rows, embedDim: embedDim, classes: classes, kind: kind,
+                               medianSeconds: median(times),
                                gemmFlops: flops, floorSeconds: flops / (sgemmGFLOPs * 1e9),
                                measuredGemmSeconds: median(gemmTimes))
 }

@@ -69,7 +69,8 @@ public final class LossComputer<T: BLASScalar>: @unchecked Sendable {
         if n > 0 && localLogits.count > 0 {
             precondition(localLogits.count == n * classes, "LossComputer: localLogits has \(localLogits.count) "
                          + "elements, expected \(n) rows × \(classes) classes")
-            precondition(n * classes <= probs.count, "LossComputer: \(n) local rows exceed the capacity \(probs.count / classes)")
+            precondition(n * classes <= probs.count,
+                         "LossComputer: \(n) local rows exceed the capacity \(probs.count / classes)")
             let p = UnsafeMutableBufferPointer(start: probs.base, count: n * classes)
             ce = crossEntropy(logits: localLogits, labels: localLabels, classes: classes, globalCount: globalCount,
                               probs: p)

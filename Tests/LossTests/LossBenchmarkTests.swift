@@ -16,7 +16,8 @@ import Loss
         let rate = measureSgemmGFLOPs(size: 512, repeats: 5)
         print("sgemm 512³, 1 thread: \(String(format: "%.1f", rate)) GFLOP/s (\(BLASThreads.configuration))")
         let sizes = (env["DTRAIN_BENCH_N"] ?? "2048,8192").split(separator: ",").compactMap { Int($0) }
-        let kinds = (env["DTRAIN_BENCH_KINDS"] ?? "clce").split(separator: ",").compactMap { LossKind(rawValue: String($0)) }
+        let kinds = (env["DTRAIN_BENCH_KINDS"] ?? "clce").split(separator: ",")
+            .compactMap { LossKind(rawValue: String($0)) }
         for n in sizes {
             for kind in kinds {
                 let r = benchmarkLoss(rows: n, embedDim: 128, classes: 10, kind: kind, repeats: n > 4096 ? 3 : 7,
