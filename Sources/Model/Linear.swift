@@ -1,0 +1,69 @@
+import Tensor
+
+// Legend: B = batch, inFeatures = I, outFeatures = O. Row-major throughout.
+
+/// A fully connected layer, y = x Wᵀ + b, with PyTorch's weight layout.
+///
+/// x: (B, I), W: (O, I), b: (O), y: (B, O). The weight and bias slices index both the parameter arena and the
+/// gradient arena (one layout). Initialisation (PyTorch default): W, b ~ U(−1/√I, 1/√I).
+public struct Linear: Sendable {
+    public let inFeatures: Int
+    public let outFeatures: Int
+    /// (O, I) row-major.
+    public let weight: Slice
+    /// (O).
+    public let bias: Slice
+
+    /// Reserves the weight, then the bias, in `layout`, naming them `name.weight` and `name.bias`.
+    public init(inFeatures: Int, outFeatures: Int, name: String, layout: inout ArenaLayout) {
+        precondition(inFeatures > 0 && outFeatures > 0, "Linear \(name): sizes \(inFeatures)→\(outFeatures)")
+        self.inFeatures = inFeatures
+        self.outFeatures = outFeatures
+        weight = layout.reserve(outFeatures * inFeatures, name: name + ".weight")
+        bias = layout.reserve(outFeatures, name: name + ".bias")
+    }
+
+    /// Fan-in used by the default initialisation: inFeatures.
+    public var fanIn: Int { inFeatures }
+    /// One past the last arena element this layer owns (its gradient is final once `backward` returns).
+    public var end: Int { max(weight.offset + weight.count, bias.offset + bias.count) }
+    /// Forward multiply-adds per sample: I·O.
+    public var multiplyAddsPerSample: Int { inFeatures * outFeatures }
+
+    // MARK: - Forward / backward
+
+    /// y = x Wᵀ + b.  input: (B, I), output: (B, O); nothing is cached (backward needs `input`).
+    @inlinable
+    public func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
+                        params: Arena) {
+        let w = params.pointer(weight), b = params.pointer(bias)
+        for r in 0..<batch {
+            (output + r * outFeatures).update(from: b, count: outFeatures)
+        }
+        gemm(.none, .transposed, m: batch, n: outFeatures, k: inFeatures, a: input, lda: inFeatures,
+             b: w, ldb: inFeatures, beta: 1, c: output, ldc: outFeatures)
+    }
+
+    /// Accumulates dW += dYᵀ x and db += Σ_rows dY; writes dX = dY W.
+    ///
+    /// dOutput: (B, O), input: the forward input (B, I), dInput: (B, I) or nil to skip (first layer).
+    /// `dInput` is **overwritten**, or **accumulated** into when `accumulateInput` is true.
+    /// `dInput` must not alias `dOutput`.
+    @inlinable
+    public func backward(dOutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                         dInput: UnsafeMutablePointer<Float>?, batch: Int, params: Arena, grads: Arena,
+                         accumulateInput: Bool = false) {
+        let dW = grads.pointer(weight), dB = grads.pointer(bias)
+        gemm(.transposed, .none, m: outFeatures, n: inFeatures, k: batch, a: dOutput, lda: outFeatures,
+             b: input, ldb: inFeatures, beta: 1, c: dW, ldc: inFeatures)
+        for r in 0..<batch {
+            let row = dOutput + r * outFeatures
+            for o in 0..<outFeatures { dB[o] += row[o] }
+        }
+        if let dInput {
+            gemm(.none, .none, m: batch, n: inFeatures, k: outFeatures, a: dOutput, lda: outFeatures,
+                 b: params.pointer(weight), ldb: inFeatures, beta: accumulateInput ? 1 : 0, c: dInput,
+                 ldc: inFeatures)
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import ArgumentParser
+import Train
+
+// Flags of `dtrain train` (and of `study`, which takes any of them). Every flag is optional so that a config file's
+// value stands unless the flag is given; the defaults shown are TrainConfig's.
+
+struct DataOptions: ParsableArguments {
+    @Option(help: "Dataset: fashion-mnist, mnist, cifar10, cifar100 or synthetic. (default: fashion-mnist)")
+    var dataset: String?
+    @Option(help: "Folder with the dataset files. (default: /usr/share/datasets/fashion-mnist)")
+    var dataDir: String?
+    @Option(help: "Use only the first N training images.")
+    var trainLimit: Int?
+    @Option(help: "Use only the first N test images.")
+    var testLimit: Int?
+
+    func apply(to c: inout TrainConfig) {
+        if let dataset {
+            c.dataset = dataset
+            if dataDir == nil, dataset != "fashion-mnist" { c.dataDir = dataset == "synthetic" ? "" : "." }
+        }
+        if let dataDir { c.dataDir = dataDir }
+        if let trainLimit { c.trainLimit = trainLimit }
+        if let testLimit { c.testLimit = testLimit }
+    }
+}
+
+struct ModelOptions: ParsableArguments {
+    @Option(help: "Encoder: mlp (784-512-512-128) or cnn (4 conv + 2 linear). (default: mlp)")
+    var model: String?
+    @Option(help: "Loss: ce, supcon, ce+supcon, hscl, ce+hscl, clce or clce-no-hnm. (default: clce)")
+    var loss: String?
+    @Option(name: .customLong("lambda"), help: "Weight λ of the contrastive term in (1-λ)·CE + λ·contrastive. (default: 0.9)")
+    var lambda: Double?
+    @Option(help: "Temperature τ of the contrastive losses, > 0. (default: 0.5)")
+    var tau: Double?
+    @Option(help: "Hard-negative exponent β of LACLN and H-SCL. (default: 1)")
+    var beta: Double?
+
+    func apply(to c: inout TrainConfig) {
+        if let model { c.model = model }
+        if let loss { c.loss = loss }
+        if let lambda { c.lambda = lambda }
+        if let tau { c.tau = tau }
+        if let beta { c.beta = beta }
+    }
+}
+
+struct OptimOptions: ParsableArguments {
+    @Option(help: "Global images per step, split over the ranks; each gives two views. (default: 256)")
+    var batchSize: Int?
+    @Option(help: "Epochs over the training set. (default: 15)")
+    var epochs: Int?
+    @Option(help: "Stop after this many steps (the schedule ends there).")
+    var maxSteps: Int?
+    @Option(help: "Base learning rate. (default: 0.05·√(batch/256))")
+    var lr: Double?
+    @Option(help: "Weight decay. (default: 5e-4)")
+    var weightDecay: Double?
+    @Option(help: "Optimiser: sgd (momentum 0.9) or adamw. (default: sgd)")
+    var optimizer: String?
+    @Option(help: "Linear warm-up epochs before the cosine decay. (default: 1)")
+    var warmupEpochs: Double?
+    @Option(help: "Seed of initialisation, shuffling and augmentation. (default: 0)")
+    var seed: UInt64?
+
+    func apply(to c: inout TrainConfig) {
+        if let batchSize { c.batchSize = batchSize }
+        if let epochs { c.epochs = epochs }
+        if let maxSteps { c.maxSteps = maxSteps }
+        if let lr { c.lr = lr }
+        if let weightDecay { c.weightDecay = weightDecay }
+        if let optimizer { c.optimizer = optimizer }
+        if let warmupEpochs { c.warmupEpochs = warmupEpochs }
+        if let seed { c.seed = seed }
+    }
+}
+
+struct RunOptions: ParsableArguments {
+    @Option(help: "Folder for config.json and metrics.jsonl.")
+    var out: String?
+    @Option(help: "Log a metrics line every K steps. (default: 50)")
+    var logEvery: Int?
+    @Option(help: "OpenBLAS threads per rank. (default: 1)")
+    var blasThreads: Int?
+    @Flag(help: "No progress lines; the summary line is still printed.")
+    var quiet = false
+    @Option(help: "JSON config file with any of these options as keys (e.g. {\"batch-size\": 64}); flags override it.")
+    var config: String?
+
+    func apply(to c: inout TrainConfig) {
+        if let out { c.out = out }
+        if let logEvery { c.logEvery = logEvery }
+        if let blasThreads { c.blasThreads = blasThreads }
+        if quiet { c.quiet = true }
+    }
+}
+
+/// Builds the run's config: defaults, then the config file, then the flags given.
+func makeConfig(data: DataOptions, model: ModelOptions, optim: OptimOptions, run: RunOptions) throws -> TrainConfig {
+    var c = TrainConfig()
+    if let path = run.config { c = try TrainConfig.load(path: path) }
+    data.apply(to: &c); model.apply(to: &c); optim.apply(to: &c); run.apply(to: &c)
+    return c
+}
