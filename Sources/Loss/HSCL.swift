@@ -31,9 +31,11 @@ func finishPerPositiveRow<T: BLASScalar>(_ s: UnsafeMutablePointer<T>, labels: U
     // Positives (a few per row): their own denominators, in Double.
     var loss = 0.0, q = 0.0
     forEachPositive(labels: labels, label: label, selfIndex: selfIndex, count: count) { j in
-        let a = Double(s[j])
-        loss += softplus(logG - a)
-        let r = Double.exp(logG - logAddExp(a, logG))
+        // x = log G − s_ip: the term is softplus(x) and r_p = G/(e^{s_ip} + G) = σ(x); both from t = e^{−|x|} ≤ 1.
+        let x = logG - Double(s[j])
+        let t = Double.exp(-abs(x))
+        loss += max(x, 0) + Double.log(onePlus: t)
+        let r = x >= 0 ? 1 / (1 + t) : t / (1 + t)
         s[j] = T(-rowScale * r / positives)
         q += r
     }

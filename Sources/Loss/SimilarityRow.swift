@@ -157,12 +157,6 @@ func logAddExp(_ a: Double, _ b: Double) -> Double {
     return hi + Double.log(onePlus: Double.exp(lo - hi))
 }
 
-/// log(1 + exp(x)) without overflow or cancellation; 0 at x = −∞.
-@inline(__always)
-func softplus(_ x: Double) -> Double {
-    x > 0 ? x + Double.log(onePlus: Double.exp(-x)) : Double.log(onePlus: Double.exp(x))
-}
-
 /// log G = log|Neg| + LSE_Neg((1+β)s) − LSE_Neg(βs), or −∞ when there are no negatives (G = 0).
 @inline(__always)
 func logWeightedNegatives<T: BLASScalar>(scan: RowScan<T>, sums: RowSums, beta: Double) -> Double {
