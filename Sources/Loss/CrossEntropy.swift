@@ -17,7 +17,7 @@ import Tensor
 ///
 /// logits, probs: (rows, classes); labels: rows values in [0, classes). `perAnchor`, when given, receives the
 /// undivided l_i (rows values). Accumulates in Double. Precondition: globalCount ≥ 1.
-@_specialize(where T == Float)
+@_specialize(exported: true, where T == Float)
 @_specialize(where T == Double)
 public func crossEntropy<T: BLASScalar>(logits: UnsafeBufferPointer<T>, labels: UnsafeBufferPointer<Int32>,
                                         classes: Int, globalCount: Int, probs: UnsafeMutableBufferPointer<T>,
@@ -61,7 +61,7 @@ public func crossEntropy<T: BLASScalar>(logits: UnsafeBufferPointer<T>, labels: 
 /// Cross-entropy backward: overwrites dLogits with ∂(scale·L)/∂logits = (scale/globalCount)·(probs − onehot(labels)).
 ///
 /// probs (from `crossEntropy`), dLogits: (rows, classes); labels: rows values.
-@_specialize(where T == Float)
+@_specialize(exported: true, where T == Float)
 @_specialize(where T == Double)
 public func crossEntropyBackward<T: BLASScalar>(probs: UnsafeBufferPointer<T>, labels: UnsafeBufferPointer<Int32>,
                                                 classes: Int, globalCount: Int, scale: T,

@@ -54,7 +54,7 @@ public final class LossComputer<T: BLASScalar>: @unchecked Sendable {
     /// - globalCount: N_global, the divisor of every term; tau, lambda, beta: temperature, blend weight,
     ///   hard-negative exponent.
     /// Returns the local terms (each Σ_local l_i / N_global); summed over ranks they give the global loss.
-    @_specialize(where T == Float)
+    @_specialize(exported: true, where T == Float)
     public func compute(kind: LossKind, gatheredEmbeddings: UnsafeBufferPointer<T>,
                         labels: UnsafeBufferPointer<Int32>, anchorRows: Range<Int>,
                         localLogits: UnsafeBufferPointer<T>, localLabels: UnsafeBufferPointer<Int32>,
