@@ -77,7 +77,7 @@ public struct ContrastiveLoss: Sendable, Equatable {
 /// order (unnormalised); labels: N class ids; anchorRows: this rank's rows (0..<N for a single process).
 /// `perAnchor`, when given, receives the undivided l_i for the anchors (anchorRows.count values). Loss terms are
 /// accumulated in Double. Nothing is allocated: all scratch is in `workspace` (capacity ≥ N rows, width D).
-@_specialize(where T == Float)
+@_specialize(exported: true, where T == Float)
 @_specialize(where T == Double)
 public func contrastiveLoss<T: BLASScalar>(_ loss: ContrastiveLoss, embeddings: UnsafeBufferPointer<T>,
                                            labels: UnsafeBufferPointer<Int32>, anchorRows: Range<Int>,

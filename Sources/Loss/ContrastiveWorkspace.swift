@@ -25,7 +25,8 @@ public final class ContrastiveWorkspace<T: BLASScalar>: @unchecked Sendable {
     /// (default: all rows in one block).
     public init(rows: Int, embedDim: Int, maxAnchors: Int? = nil) {
         let anchors = maxAnchors ?? rows
-        precondition(rows >= 1 && embedDim >= 1, "ContrastiveWorkspace: rows \(rows) and embedDim \(embedDim) must be >= 1")
+        precondition(rows >= 1 && embedDim >= 1,
+                     "ContrastiveWorkspace: rows \(rows) and embedDim \(embedDim) must be >= 1")
         precondition(anchors >= 1, "ContrastiveWorkspace: maxAnchors must be >= 1, got \(anchors)")
         self.rows = rows
         self.embedDim = embedDim

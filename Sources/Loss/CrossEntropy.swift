@@ -17,7 +17,7 @@ import Tensor
 ///
 /// logits, probs: (rows, classes); labels: rows values in [0, classes). `perAnchor`, when given, receives the
 /// undivided l_i (rows values). Accumulates in Double. Precondition: globalCount ≥ 1.
-@_specialize(where T == Float)
+@_specialize(exported: true, where T == Float)
 @_specialize(where T == Double)
 public func crossEntropy<T: BLASScalar>(logits: UnsafeBufferPointer<T>, labels: UnsafeBufferPointer<Int32>,
                                         classes: Int, globalCount: Int, probs: UnsafeMutableBufferPointer<T>,
@@ -26,9 +26,12 @@ public func crossEntropy<T: BLASScalar>(logits: UnsafeBufferPointer<T>, labels: 
     precondition(classes >= 1, "crossEntropy: classes must be >= 1, got \(classes)")
     precondition(logits.count == rows * classes, "crossEntropy: logits has \(logits.count) elements, "
                  + "expected rows \(rows) × classes \(classes)")
-    precondition(probs.count >= rows * classes, "crossEntropy: probs has \(probs.count) elements, need \(rows * classes)")
+    precondition(probs.count >= rows * classes,
+                 "crossEntropy: probs has \(probs.count) elements, need \(rows * classes)")
     precondition(globalCount >= 1, "crossEntropy: globalCount must be >= 1, got \(globalCount)")
-    if let perAnchor { precondition(perAnchor.count >= rows, "crossEntropy: perAnchor \(perAnchor.count) < rows \(rows)") }
+    if let perAnchor {
+        precondition(perAnchor.count >= rows, "crossEntropy: perAnchor \(perAnchor.count) < rows \(rows)")
+    }
     let z = logits.baseAddress!, p = probs.baseAddress!
     var total = 0.0
     for i in 0..<rows {
@@ -58,7 +61,7 @@ public func crossEntropy<T: BLASScalar>(logits: UnsafeBufferPointer<T>, labels: 
 /// Cross-entropy backward: overwrites dLogits with ∂(scale·L)/∂logits = (scale/globalCount)·(probs − onehot(labels)).
 ///
 /// probs (from `crossEntropy`), dLogits: (rows, classes); labels: rows values.
-@_specialize(where T == Float)
+@_specialize(exported: true, where T == Float)
 @_specialize(where T == Double)
 public func crossEntropyBackward<T: BLASScalar>(probs: UnsafeBufferPointer<T>, labels: UnsafeBufferPointer<Int32>,
                                                 classes: Int, globalCount: Int, scale: T,

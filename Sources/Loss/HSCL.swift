@@ -30,20 +30,14 @@ func finishPerPositiveRow<T: BLASScalar>(_ s: UnsafeMutablePointer<T>, labels: U
 
     // Positives (a few per row): their own denominators, in Double.
     var loss = 0.0, q = 0.0
-    for segment in 0..<2 {
-        let lo = segment == 0 ? 0 : selfIndex + 1
-        let hi = segment == 0 ? selfIndex : count
-        var j = lo
-        while j < hi {
-            if labels[j] == label {
-                let a = Double(s[j])
-                loss += softplus(logG - a)
-                let r = Double.exp(logG - logAddExp(a, logG))
-                s[j] = T(-rowScale * r / positives)
-                q += r
-            }
-            j &+= 1
-        }
+    forEachPositive(labels: labels, label: label, selfIndex: selfIndex, count: count) { j in
+        // x = log G − s_ip: the term is softplus(x) and r_p = G/(e^{s_ip} + G) = σ(x); both from t = e^{−|x|} ≤ 1.
+        let x = logG - Double(s[j])
+        let t = Double.exp(-abs(x))
+        loss += max(x, 0) + Double.log(onePlus: t)
+        let r = x >= 0 ? 1 / (1 + t) : t / (1 + t)
+        s[j] = T(-rowScale * r / positives)
+        q += r
     }
     loss /= positives
     q /= positives
@@ -52,6 +46,12 @@ func finishPerPositiveRow<T: BLASScalar>(_ s: UnsafeMutablePointer<T>, labels: U
     if scan.negatives > 0 {
         cA = T(rowScale * q * (detachedWeights ? 1 : 1 + beta) / sums.negativeA)
         cB = T(detachedWeights ? 0 : rowScale * q * beta / sums.negativeB)
+    }
+    if T.self == Float.self && mode != .general {
+        writeRowGradientFloat(floatPointer(s), labels: labels, label: label, selfIndex: selfIndex, count: count,
+                              cP: 0, c0: 0, cA: Float(cA), cB: Float(cB), betaIsOne: mode == .one,
+                              keepPositives: true)
+        return loss
     }
     for segment in 0..<2 {
         let lo = segment == 0 ? 0 : selfIndex + 1
@@ -80,4 +80,22 @@ func finishPerPositiveRow<T: BLASScalar>(_ s: UnsafeMutablePointer<T>, labels: U
     }
     s[selfIndex] = 0
     return loss
+}
+
+/// Calls `body` with every j ≠ selfIndex whose label is `label`, in increasing order; groups of 8 labels without
+/// a match are skipped with one vector comparison.
+@inline(__always)
+func forEachPositive(labels: UnsafePointer<Int32>, label: Int32, selfIndex: Int, count: Int, _ body: (Int) -> Void) {
+    let y = LabelVector(repeating: label)
+    var j = 0
+    while j + 8 <= count {
+        if any(loadLabels(labels + j) .== y) {
+            for k in j..<(j + 8) where labels[k] == label && k != selfIndex { body(k) }
+        }
+        j += 8
+    }
+    while j < count {
+        if labels[j] == label && j != selfIndex { body(j) }
+        j += 1
+    }
 }

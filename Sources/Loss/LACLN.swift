@@ -58,6 +58,12 @@ func finishPooledRow<T: BLASScalar>(_ s: UnsafeMutablePointer<T>, labels: Unsafe
         cB = T(detachedWeights ? 0 : rowScale * negativeShare * beta / sums.negativeB)
     }
 
+    if T.self == Float.self && mode != .general {
+        writeRowGradientFloat(floatPointer(s), labels: labels, label: label, selfIndex: selfIndex, count: count,
+                              cP: Float(cP), c0: Float(c0), cA: Float(cA), cB: Float(cB), betaIsOne: mode == .one,
+                              keepPositives: false)
+        return loss
+    }
     for segment in 0..<2 {
         let lo = segment == 0 ? 0 : selfIndex + 1
         let hi = segment == 0 ? selfIndex : count

@@ -13,6 +13,9 @@ public struct LossBenchmarkResult: Sendable {
     public let gemmFlops: Double
     /// gemmFlops at the given sgemm rate: the time no implementation of these shapes can beat.
     public let floorSeconds: Double
+    /// Median seconds of the same three gemms alone (same shapes, same blocks), timed in the same run: the floor
+    /// under the machine's load at that moment.
+    public let measuredGemmSeconds: Double
     /// medianSeconds / floorSeconds.
     public var ratioToFloor: Double { medianSeconds / floorSeconds }
 }
@@ -20,7 +23,7 @@ public struct LossBenchmarkResult: Sendable {
 /// Runs `kind` forward and backward `repeats` times in Float on random data of n = `rows` rows (single process,
 /// anchors = all rows, `classes` balanced-at-random labels) and reports the median time and the gemm floor at
 /// `sgemmGFLOPs` (measure it with `measureSgemmGFLOPs`). Allocates its buffers once, before timing; one untimed
-/// warm-up call.
+/// warm-up call. Also times the three gemms alone on the same shapes (`measuredGemmSeconds`).
 public func benchmarkLoss(rows: Int, embedDim: Int, classes: Int, kind: LossKind, tau: Float = 0.5,
                           lambda: Float = 0.9, beta: Float = 1, repeats: Int = 5, sgemmGFLOPs: Double,
                           maxAnchors: Int? = nil, seed: UInt64 = 0) -> LossBenchmarkResult {
@@ -37,9 +40,28 @@ public func benchmarkLoss(rows: Int, embedDim: Int, classes: Int, kind: LossKind
     let dx = Buffer<Float>(count: rows * embedDim), dLogits = Buffer<Float>(count: rows * classes)
     let computer = LossComputer<Float>(rows: rows, embedDim: embedDim, localRows: rows, classes: classes,
                                        maxAnchors: maxAnchors)
-    var times = [Double]()
+    var times = [Double](), gemmTimes = [Double]()
     times.reserveCapacity(repeats)
+    gemmTimes.reserveCapacity(repeats)
+    let workspace = computer.workspace
+    let block = workspace.maxAnchors
+    let z = workspace.normalized.base, s = workspace.block.base, dz = workspace.dNormalized.base
     for r in 0...repeats {
+        // The three gemms of the loss alone, block by block as in `contrastiveLoss`.
+        let g0 = monotonicSeconds()
+        var first = 0
+        while first < rows {
+            let count = min(block, rows - first)
+            gemm(.none, .transposed, m: count, n: rows, k: embedDim, alpha: 2, a: z + first * embedDim,
+                 lda: embedDim, b: z, ldb: embedDim, beta: 0, c: s, ldc: rows)
+            gemm(.transposed, .none, m: rows, n: embedDim, k: count, alpha: 2, a: s, lda: rows,
+                 b: z + first * embedDim, ldb: embedDim, beta: 1, c: dz, ldc: embedDim)
+            gemm(.none, .none, m: count, n: embedDim, k: rows, alpha: 2, a: s, lda: rows,
+                 b: z, ldb: embedDim, beta: 1, c: dz + first * embedDim, ldc: embedDim)
+            first += count
+        }
+        if r > 0 { gemmTimes.append(monotonicSeconds() - g0) }
+
         let t0 = monotonicSeconds()
         _ = computer.compute(kind: kind, gatheredEmbeddings: UnsafeBufferPointer(x.storage),
                              labels: UnsafeBufferPointer(labels.storage), anchorRows: 0..<rows,
@@ -49,10 +71,13 @@ public func benchmarkLoss(rows: Int, embedDim: Int, classes: Int, kind: LossKind
         let dt = monotonicSeconds() - t0
         if r > 0 { times.append(dt) }
     }
-    times.sort()
-    let median = times.count % 2 == 1 ? times[times.count / 2]
-                                      : 0.5 * (times[times.count / 2 - 1] + times[times.count / 2])
+    func median(_ v: [Double]) -> Double {
+        let v = v.sorted()
+        return v.count % 2 == 1 ? v[v.count / 2] : 0.5 * (v[v.count / 2 - 1] + v[v.count / 2])
+    }
     let flops = 3 * 2 * Double(rows) * Double(rows) * Double(embedDim)
-    return LossBenchmarkResult(rows: rows, embedDim: embedDim, classes: classes, kind: kind, medianSeconds: median,
-                               gemmFlops: flops, floorSeconds: flops / (sgemmGFLOPs * 1e9))
+    return LossBenchmarkResult(rows: rows, embedDim: embedDim, classes: classes, kind: kind,
+                               medianSeconds: median(times),
+                               gemmFlops: flops, floorSeconds: flops / (sgemmGFLOPs * 1e9),
+                               measuredGemmSeconds: median(gemmTimes))
 }

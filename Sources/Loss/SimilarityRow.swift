@@ -50,6 +50,11 @@ struct RowSums {
 @inline(__always)
 func scanRow<T: BLASScalar>(_ s: UnsafeMutablePointer<T>, labels: UnsafePointer<Int32>, label: Int32,
                             selfIndex: Int, count: Int) -> RowScan<T> {
+    if T.self == Float.self {
+        let r = scanRowFloat(floatPointer(s), labels: labels, label: label, selfIndex: selfIndex, count: count)
+        return RowScan(maxPositive: T(r.maxPositive), maxNegative: T(r.maxNegative), positives: r.positives,
+                       negatives: count - 1 - r.positives)
+    }
     var mP = -T.infinity, mN = -T.infinity
     var nP = 0
     for segment in 0..<2 {
@@ -74,6 +79,14 @@ func scanRow<T: BLASScalar>(_ s: UnsafeMutablePointer<T>, labels: UnsafePointer<
 func exponentiateRow<T: BLASScalar>(_ s: UnsafeMutablePointer<T>, labels: UnsafePointer<Int32>, label: Int32,
                                     selfIndex: Int, count: Int, scan: RowScan<T>, beta: T, mode: BetaMode,
                                     keepPositives: Bool, weights: UnsafeMutablePointer<T>) -> RowSums {
+    if T.self == Float.self && mode != .general {
+        let (sumP, sumA, sumB, sumS) = exponentiateRowFloat(
+            floatPointer(s), labels: labels, label: label, selfIndex: selfIndex, count: count,
+            maxPositive: Float(scan.maxPositive), maxNegative: Float(scan.maxNegative), betaIsOne: mode == .one,
+            keepPositives: keepPositives)
+        return RowSums(positive: sumP, negativeA: sumA,
+                       negativeB: mode == .zero ? Double(scan.negatives) : sumB, positiveSimilarity: sumS)
+    }
     let mP = scan.maxPositive, mN = scan.maxNegative
     var sumP = 0.0, sumA = 0.0, sumB = 0.0, sumS = 0.0
     for segment in 0..<2 {
@@ -130,18 +143,18 @@ func exponentiateRow<T: BLASScalar>(_ s: UnsafeMutablePointer<T>, labels: Unsafe
     return RowSums(positive: sumP, negativeA: sumA, negativeB: sumB, positiveSimilarity: sumS)
 }
 
+/// The row as Float, for the vector path (only called when T is Float).
+@inline(__always)
+func floatPointer<T>(_ s: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
+    UnsafeMutableRawPointer(s).assumingMemoryBound(to: Float.self)
+}
+
 /// log(exp(a) + exp(b)) without overflow; exact when one side is −∞.
 @inline(__always)
 func logAddExp(_ a: Double, _ b: Double) -> Double {
     let hi = max(a, b), lo = min(a, b)
     if lo == -.infinity { return hi }
     return hi + Double.log(onePlus: Double.exp(lo - hi))
-}
-
-/// log(1 + exp(x)) without overflow or cancellation; 0 at x = −∞.
-@inline(__always)
-func softplus(_ x: Double) -> Double {
-    x > 0 ? x + Double.log(onePlus: Double.exp(-x)) : Double.log(onePlus: Double.exp(x))
 }
 
 /// log G = log|Neg| + LSE_Neg((1+β)s) − LSE_Neg(βs), or −∞ when there are no negatives (G = 0).

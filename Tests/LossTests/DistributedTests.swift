@@ -237,8 +237,9 @@ func checkAgainstSingleProcess(_ results: [RankResult], _ file: DistributedRefer
         var summed = [Double](repeating: 0, count: n * dim)
         for rank in 0..<counts.count {
             let rows = layout.range(of: rank)
+            let logitRange = (rows.lowerBound * inputs.C)..<(rows.upperBound * inputs.C)
             let r = runBlend(.clce, x: inputs.flatEmbeddings, labels: inputs.labels, dim: dim,
-                             logits: Array(inputs.flatLogits[(rows.lowerBound * inputs.C)..<(rows.upperBound * inputs.C)]),
+                             logits: Array(inputs.flatLogits[logitRange]),
                              classes: inputs.C, tau: inputs.tau, lambda: inputs.lambda, beta: inputs.beta,
                              anchors: rows, globalCount: n, as: Double.self)
             total += r.value.total

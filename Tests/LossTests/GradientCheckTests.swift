@@ -100,7 +100,8 @@ func assertGradient(_ analytic: [Double], _ numeric: [Double], _ what: String,
         let r = runCrossEntropy(logits: p.logits, labels: p.labels, classes: p.classes, globalCount: 17, scale: 0.3,
                                 as: Double.self)
         let fd = centralDifferences(p.logits, h: Self.h) { z in
-            0.3 * runCrossEntropy(logits: z, labels: p.labels, classes: p.classes, globalCount: 17, as: Double.self).loss
+            0.3 * runCrossEntropy(logits: z, labels: p.labels, classes: p.classes, globalCount: 17,
+                                  as: Double.self).loss
         }
         assertGradient(r.dLogits, fd, "CE dLogits")
         // Per-row definition: logsumexp − logit of the label, and the mean over the divisor.

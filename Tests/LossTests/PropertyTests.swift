@@ -140,7 +140,8 @@ import Loss
             #expect(!kind.usesCrossEntropy && kind.usesContrastive)
         }
         for kind in [LossKind.ceSupcon, .ceHscl, .clce, .clceNoHNM] {
-            #expect(kind.contrastiveWeight(lambda: 0.9) == 0.9 && abs(kind.crossEntropyWeight(lambda: 0.9) - 0.1) < 1e-15)
+            #expect(kind.contrastiveWeight(lambda: 0.9) == 0.9)
+            #expect(abs(kind.crossEntropyWeight(lambda: 0.9) - 0.1) < 1e-15)
             #expect(kind.usesCrossEntropy && kind.usesContrastive)
         }
         #expect(LossKind.clce.contrastiveLoss() == .lacln())

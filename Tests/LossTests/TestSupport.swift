@@ -27,7 +27,8 @@ func assertClose(_ actual: [Double], _ expected: [Double], rtol: Double = 0, ato
     }
     if bad > 0 {
         let message = "\(what): \(bad)/\(actual.count) values differ; first at index \(firstBad): "
-            + "\(actual[firstBad]) vs expected \(expected[firstBad]); max |diff| \(maxDiff) (rtol \(rtol), atol \(atol))"
+            + "\(actual[firstBad]) vs expected \(expected[firstBad]); max |diff| \(maxDiff) "
+            + "(rtol \(rtol), atol \(atol))"
         Issue.record(Comment(rawValue: message), sourceLocation: sourceLocation)
     }
 }
@@ -172,7 +173,8 @@ func randomProblem(rows: Int, dim: Int, classes: Int, seed: UInt64, loneRow: Boo
 /// `frozenWeights`, when given, replaces the computed w_ik (for checking the detached gradient).
 func referenceContrastive(_ loss: ContrastiveLoss, x: [Double], labels: [Int32], dim: Int, tau: Double,
                           anchors: Range<Int>? = nil, globalCount: Int? = nil,
-                          frozenWeights: [[Double]]? = nil) -> (loss: Double, perAnchor: [Double], weights: [[Double]]) {
+                          frozenWeights: [[Double]]? = nil)
+    -> (loss: Double, perAnchor: [Double], weights: [[Double]]) {
     let n = labels.count
     let z: [[Double]] = (0..<n).map { i in
         let row = Array(x[(i * dim)..<((i + 1) * dim)])
