@@ -134,12 +134,12 @@ public struct StudyGrid: Sendable, Equatable {
     }
 
     /// A folder name for run `index`: `name=value` pairs of the axes with more than one value, joined by `_`
-    /// (characters other than letters, digits and `.=+-` become `-`); `run` when nothing varies.
+    /// (characters other than letters, digits and `.=+-_` become `-`); `run` when nothing varies.
     public func runName(_ index: Int) -> String {
         let varying = Set(axes.filter { $0.values.count > 1 }.map(\.name))
         let parts = point(index).filter { varying.contains($0.name) }.map { "\($0.name)=\($0.value)" }
         if parts.isEmpty { return "run" }
-        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.=+-")
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.=+-_")
         return String(parts.joined(separator: "_").map { allowed.contains($0) ? $0 : "-" })
     }
 }
