@@ -167,10 +167,11 @@ public func knnCorrect(reference: UnsafeBufferPointer<Float>, referenceLabels: U
         for r in 0..<rows {
             let row = sims.base + r * n
             // Top-k by similarity, kept sorted in decreasing order; ties keep the lower reference index.
-            var filled = 0
+            // `floor` is the k-th best so far (−∞ until k are held): most rows fail this one comparison.
+            var filled = 0, floor = -Float.infinity
             for j in 0..<n {
                 let s = row[j]
-                if filled == kk && s <= topSim[kk - 1] { continue }
+                if s <= floor { continue }
                 var pos = filled == kk ? kk - 1 : filled
                 if filled < kk { filled += 1 }
                 while pos > 0 && topSim[pos - 1] < s {
@@ -178,6 +179,7 @@ public func knnCorrect(reference: UnsafeBufferPointer<Float>, referenceLabels: U
                     pos -= 1
                 }
                 topSim[pos] = s; topIndex[pos] = j
+                if filled == kk { floor = topSim[kk - 1] }
             }
             for c in 0..<K { votes[c] = 0 }
             for t in 0..<kk {
