@@ -6,7 +6,7 @@ DEMO_ARGS ?=
 BIN := .build/release/dtrain
 MPIRUN := scripts/mpirun.sh
 
-.PHONY: setup build demo doctor test unit-test mpi-test bench clean
+.PHONY: setup build demo doctor test unit-test mpi-test bench clean plot-deps
 
 ## setup: install the system packages (OpenMPI, OpenBLAS, Fashion-MNIST) when missing; needs root or sudo.
 setup:
@@ -39,6 +39,10 @@ unit-test:
 
 mpi-test: build
 	scripts/mpi-tests.sh $(BIN)
+
+## plot-deps: install matplotlib (PyPI) for the plots of `dtrain study` (scripts/plot_study.py).
+plot-deps:
+	python3 -m pip install matplotlib
 
 clean:
 	rm -rf .build
