@@ -228,7 +228,8 @@ public final class LinearProbe {
                 learningRate: Double = LinearProbe.defaultLearningRate,
                 weightDecay: Double = LinearProbe.defaultWeightDecay) {
         let n = labels.count
-        precondition(features.count == n * D, "LinearProbe: features have \(features.count) elements, expected \(n)×\(D)")
+        precondition(features.count == n * D,
+                     "LinearProbe: features have \(features.count) elements, expected \(n)×\(D)")
         precondition(n >= 1 && epochs >= 1 && batch >= 1, "LinearProbe: n \(n), epochs \(epochs), batch \(batch)")
         embedDim = D
         classes = K

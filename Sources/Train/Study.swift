@@ -111,7 +111,8 @@ public func runStudy<C: Communicator>(grid: StudyGrid, base: TrainConfig, option
     try comm.broadcast(bytes: &done, root: 0)
     let skipped = done.reduce(0) { $0 + Int($1) }
     if lead {
-        observer.progress("study: \(total) run(s) over \(grid.axes.map { "\($0.name) (\($0.values.count))" }.joined(separator: " × ")), "
+        let axes = grid.axes.map { "\($0.name) (\($0.values.count))" }.joined(separator: " × ")
+        observer.progress("study: \(total) run(s) over \(axes), "
                           + "\(skipped) already finished, \(comm.size) rank(s), writing \(dir)")
     }
 

@@ -72,7 +72,9 @@ public struct StudyGrid: Sendable, Equatable {
             let name = try canonicalName(String(token[..<eq]))
             let values = token[token.index(after: eq)...].split(separator: ",", omittingEmptySubsequences: false)
                 .map(String.init)
-            if values.contains(where: \.isEmpty) { throw ConfigError("grid axis \(name) has an empty value in \"\(token)\"") }
+            if values.contains(where: \.isEmpty) {
+                throw ConfigError("grid axis \(name) has an empty value in \"\(token)\"")
+            }
             if grid.axes.contains(where: { $0.name == name }) { throw ConfigError("grid axis \(name) is given twice") }
             if Set(values).count != values.count { throw ConfigError("grid axis \(name) repeats a value: \(values)") }
             var probe = TrainConfig()

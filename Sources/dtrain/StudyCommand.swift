@@ -29,7 +29,7 @@ struct StudyCommand: ParsableCommand {
     var retryFailed = false
     @Flag(help: "Do not call scripts/plot_study.py at the end.")
     var noPlots = false
-    @Option(help: "Path of the plotting script. (default: scripts/plot_study.py of the working directory or the repository)")
+    @Option(help: "Path of the plotting script. (default: scripts/plot_study.py here or in the repository)")
     var plotScript: String?
     @Option(help: "Python interpreter for the plots. (default: python3)")
     var python = "python3"
@@ -70,7 +70,8 @@ struct StudyCommand: ParsableCommand {
                 for axis in grid.axes {
                     let i = defaults.firstIndex { $0.name == axis.name }
                     if let i, defaults[i].value != given[i].value {
-                        printError("study: note: grid axis \(axis.name) overrides the value \(given[i].value) set by flag")
+                        printError("study: note: grid axis \(axis.name) overrides the value \(given[i].value) "
+                                   + "set by flag")
                     }
                 }
             }

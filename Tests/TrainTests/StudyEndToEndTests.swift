@@ -145,7 +145,8 @@ func csvRows(_ path: String) throws -> [[String: String]] {
         #expect(outcome.failed == 7)
         let rows = try csvRows(dir + "/results.csv")
         #expect(rows.count == 8 && rows.filter { $0["status"] == "failed" }.count == 7)
-        #expect(rows.first { $0["run"] == "lr=1e30_batch-size=16_lambda=0.5" }?["failure"]?.contains("non-finite") == true)
+        let failedRow = rows.first { $0["run"] == "lr=1e30_batch-size=16_lambda=0.5" }
+        #expect(failedRow?["failure"]?.contains("non-finite") == true)
         let md = try String(contentsOfFile: dir + "/summary.md", encoding: .utf8)
         #expect(md.contains("## Failed runs") && md.contains("failed"))
         #expect(observer.lines.contains { $0.contains("FAILED: non-finite loss") })
