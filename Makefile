@@ -6,7 +6,7 @@ DEMO_ARGS ?=
 BIN := .build/release/dtrain
 MPIRUN := scripts/mpirun.sh
 
-.PHONY: setup build demo doctor test unit-test mpi-test bench fuzz clean
+.PHONY: setup build demo doctor test unit-test mpi-test bench fuzz clean plot-deps
 
 ## setup: install the system packages (OpenMPI, OpenBLAS, Fashion-MNIST) when missing; needs root or sudo.
 setup:
@@ -44,6 +44,10 @@ mpi-test: build
 FUZZ_SECONDS ?= 60
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
+## plot-deps: install matplotlib (PyPI) for the plots of `dtrain study` (scripts/plot_study.py).
+plot-deps:
+	python3 -m pip install matplotlib
 
 clean:
 	rm -rf .build

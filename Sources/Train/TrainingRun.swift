@@ -32,8 +32,15 @@ public func loadDatasets(_ config: TrainConfig) throws -> (train: Dataset, test:
 
 /// Trains to the end of `config` and returns the summary. Writes DIR/config.json and DIR/metrics.jsonl on rank 0
 /// when `config.out` is set.
+///
+/// After each epoch but the last, the cheap evaluations (`config.epochEvaluations`: head, or k-NN for a loss
+/// without CE) are logged; after the last, every requested evaluation (`config.evaluations`), the first giving
+/// `test_accuracy`. Throws `TrainingError` for problems every rank sees alike (bad settings, non-finite loss).
 public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Dataset, test: Dataset,
                                          observer: RunObserver = SilentObserver()) throws -> RunSummary {
+    let evalProblems = config.evaluationProblems()
+    guard evalProblems.isEmpty else { throw TrainingError(evalProblems.joined(separator: "; ")) }
+    let finalModes = config.evaluations, epochModes = config.epochEvaluations
     let trainer = try Trainer(config: config, comm: comm, train: train, test: test)
     let lead = comm.rank == 0
     var metricsFile: JSONLinesWriter?
@@ -53,7 +60,8 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
     var trainSeconds = 0.0
     var windowStart = start, windowSteps = 0
     var last = StepResult(loss: .nan, ce: .nan, contrastive: .nan, gradNorm: .nan, lr: 0)
-    var finalEval = EpochMetrics(epoch: 0, testAccuracy: .nan, eval: "head", accuracies: [:], seconds: 0)
+    var finalEval = EpochMetrics(epoch: 0, testAccuracy: .nan, eval: finalModes[0].rawValue, accuracies: [:],
+                                 seconds: 0)
     let epochs = (trainer.totalSteps + trainer.stepsPerEpoch - 1) / trainer.stepsPerEpoch
     while trainer.step < trainer.totalSteps {
         let t0 = monotonicSeconds()
@@ -83,15 +91,18 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
         }
         if endOfEpoch {
             let e0 = monotonicSeconds()
-            let accuracy = try trainer.headAccuracy()
-            finalEval = EpochMetrics(epoch: epoch + 1, testAccuracy: accuracy, eval: "head",
-                                     accuracies: ["head": accuracy], seconds: monotonicSeconds() - start)
+            let modes = step == trainer.totalSteps ? finalModes : epochModes
+            let accuracies = try trainer.evaluate(modes)
+            let first = modes[0].rawValue
+            finalEval = EpochMetrics(epoch: epoch + 1, testAccuracy: accuracies[first]!, eval: first,
+                                     accuracies: accuracies, seconds: monotonicSeconds() - start)
             if lead {
                 try metricsFile?.write(finalEval)
                 observer.evaluated(finalEval)
                 if !config.quiet {
-                    observer.progress(String(format: "epoch %d/%d: test accuracy %.4f (head, %.1fs)", epoch + 1, epochs,
-                                             accuracy, monotonicSeconds() - e0))
+                    let scores = modes.map { String(format: "%.4f (%@)", accuracies[$0.rawValue]!, $0.rawValue) }
+                    observer.progress(String(format: "epoch %d/%d: test accuracy %@ [%.1fs]", epoch + 1, epochs,
+                                             scores.joined(separator: ", "), monotonicSeconds() - e0))
                 }
             }
             windowStart = monotonicSeconds()

@@ -22,13 +22,14 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup(title: "Model and loss") var model: ModelOptions
     @OptionGroup(title: "Optimisation") var optim: OptimOptions
     @OptionGroup(title: "Run") var runOptions: RunOptions
+    @OptionGroup(title: "Evaluation") var evalOptions: EvalOptions
 
     @Flag(help: "Single-node debug mode: a small subset, a finite-difference check of the whole gradient before training, finiteness checks every step, per-rank log lines.")
     var debug = false
 
     func validate() throws {
-        let c = try makeConfig(data: data, model: model, optim: optim, run: runOptions)
-        let problems = c.problems()
+        let c = try makeConfig(data: data, model: model, optim: optim, run: runOptions, eval: evalOptions)
+        let problems = c.problems() + c.evaluationProblems()
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
         if LossKind(rawValue: c.loss) == nil {
             throw ValidationError("--loss must be one of \(LossKind.allCases.map(\.rawValue).joined(separator: ", ")), got \(c.loss)")
@@ -36,7 +37,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        var config = try makeConfig(data: data, model: model, optim: optim, run: runOptions)
+        var config = try makeConfig(data: data, model: model, optim: optim, run: runOptions, eval: evalOptions)
         if debug {
             config.debug = true
             if config.trainLimit == nil { config.trainLimit = 2000 }

@@ -96,10 +96,35 @@ struct RunOptions: ParsableArguments {
     }
 }
 
+struct EvalOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Evaluations, comma-separated: head, linear-probe, knn; the first gives test_accuracy. "
+                               + "(default: head, or linear-probe when the loss trains no head)",
+                               valueName: "modes"))
+    var eval: String?
+    @Option(help: "Neighbours of the k-NN evaluation (cosine, votes weighted by exp(sim/0.07)). (default: 20)")
+    var knnK: Int?
+    @Option(help: "Epochs of the linear probe's own training on frozen embeddings. (default: 10)")
+    var probeEpochs: Int?
+
+    func validate() throws {
+        if let eval {
+            do { _ = try TrainConfig.parseEvaluations(eval) } catch { throw ValidationError("--eval: \(error)") }
+        }
+    }
+
+    func apply(to c: inout TrainConfig) throws {
+        if let eval { c.eval = try TrainConfig.parseEvaluations(eval) }
+        if let knnK { c.knnK = knnK }
+        if let probeEpochs { c.probeEpochs = probeEpochs }
+    }
+}
+
 /// Builds the run's config: defaults, then the config file, then the flags given.
-func makeConfig(data: DataOptions, model: ModelOptions, optim: OptimOptions, run: RunOptions) throws -> TrainConfig {
+func makeConfig(data: DataOptions, model: ModelOptions, optim: OptimOptions, run: RunOptions,
+                eval: EvalOptions) throws -> TrainConfig {
     var c = TrainConfig()
     if let path = run.config { c = try TrainConfig.load(path: path) }
     data.apply(to: &c); model.apply(to: &c); optim.apply(to: &c); run.apply(to: &c)
+    try eval.apply(to: &c)
     return c
 }

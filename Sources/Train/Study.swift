@@ -1,0 +1,311 @@
+// A study: every run of a grid, one after another in the same job (all ranks cooperate on each run), with a
+// progress line over the whole grid. Layout of DIR (rank 0 writes everything):
+//   DIR/runs/<run>/config.json, metrics.jsonl   what `runTraining` writes for the run
+//   DIR/runs/<run>/result.json                  the run's record; its presence marks the run finished
+//   DIR/results.csv                             one row per run of the grid (rewritten after every run)
+//   DIR/summary.md                              mean ± std over seeds, pivot tables (rewritten after every run)
+//   DIR/*.png                                   plots by scripts/plot_study.py (after the last run)
+// Resuming: a run whose result.json holds the same settings is skipped. Rank 0 decides and broadcasts the list,
+// so every rank skips the same runs.
+//
+// Lockstep: a run may fail only for reasons every rank sees alike: bad settings (checked before training), a
+// `TrainingError` (non-finite loss is a global value) or a `DataError` of the sampler (batch vs ranks or dataset
+// size). These are recorded and the study goes on. After every run the ranks compare their outcome (one
+// all-gather); a mismatch, or any other error (I/O, MPI), ends the study with an error, which the command line
+// turns into MPI_Abort.
+import Collective
+import Data
+import Foundation
+import Tensor
+
+/// What a study needs beyond the grid and the base config.
+public struct StudyOptions: Sendable {
+    /// The study folder.
+    public var directory: String
+    /// Re-run runs recorded as failed instead of skipping them.
+    public var retryFailed = false
+    /// Call the plotting script after the last run.
+    public var plots = true
+    /// Path of scripts/plot_study.py (nil: look next to the working directory and the executable).
+    public var plotScript: String? = nil
+    /// The Python interpreter for the plots.
+    public var python = "python3"
+
+    public init(directory: String) { self.directory = directory }
+}
+
+/// One run of a study: its settings and outcome, as written to DIR/runs/<run>/result.json.
+public struct StudyRecord: Codable, Sendable, Equatable {
+    /// The run's folder name (`StudyGrid.runName`).
+    public var run: String
+    /// The grid axes' values for this run, as written.
+    public var parameters: [String: String]
+    /// The full settings (with `out` cleared).
+    public var config: TrainConfig
+    /// "ok" or "failed".
+    public var status: String
+    /// Why the run failed (nil when ok).
+    public var failure: String?
+    /// The run's summary (nil when it failed).
+    public var summary: RunSummary?
+    /// Wall time of the run, failed or not.
+    public var seconds: Double
+
+    public var ok: Bool { status == "ok" }
+}
+
+/// What a finished study returns (identical on every rank): the record of every grid run, in grid order, and how
+/// many were run now, skipped as finished, and failed.
+public struct StudyOutcome: Sendable {
+    public var records: [StudyRecord]
+    public var ran: Int
+    public var skipped: Int
+    public var failed: Int
+    /// Whether the plots were written (false when skipped, matplotlib missing, or on ranks other than 0).
+    public var plotted: Bool
+}
+
+/// The settings that decide a run's result: everything but where and how verbosely it logs.
+func resultSettings(_ c: TrainConfig) -> TrainConfig {
+    var c = c
+    c.out = nil; c.quiet = false; c.logEvery = TrainConfig().logEvery; c.blasThreads = 1; c.debug = false
+    return c
+}
+
+/// Runs every run of `grid` on top of `base` and writes the study files under `options.directory` (rank 0).
+public func runStudy<C: Communicator>(grid: StudyGrid, base: TrainConfig, options: StudyOptions, comm: C,
+                                      observer: RunObserver = SilentObserver()) throws -> StudyOutcome {
+    let lead = comm.rank == 0
+    let dir = options.directory
+    let total = grid.count
+    let names = (0..<total).map(grid.runName)
+    precondition(Set(names).count == total, "grid run names are not unique: \(names)")
+    // Every run's config, or why it cannot be built (identical on every rank: a pure function of the flags).
+    var configs = [TrainConfig?](repeating: nil, count: total)
+    var invalid = [String?](repeating: nil, count: total)
+    for i in 0..<total {
+        do {
+            var c = try grid.config(i, base: base)
+            c.out = dir + "/runs/" + names[i]
+            let problems = c.problems() + c.evaluationProblems()
+            if problems.isEmpty { configs[i] = c } else { invalid[i] = problems.joined(separator: "; ") }
+        } catch {
+            invalid[i] = "\(error)"
+        }
+    }
+
+    // Rank 0 finds the finished runs and tells the others.
+    var records = [StudyRecord?](repeating: nil, count: total)
+    var done = [UInt8](repeating: 0, count: total)
+    if lead {
+        try FileManager.default.createDirectory(atPath: dir + "/runs", withIntermediateDirectories: true)
+        for i in 0..<total {
+            guard let record = loadRecord(path: dir + "/runs/" + names[i] + "/result.json") else { continue }
+            let expected = resultSettings(configs[i] ?? (try? grid.config(i, base: base)) ?? base)
+            if record.config == expected && (record.ok || !options.retryFailed) {
+                records[i] = record
+                done[i] = 1
+            }
+        }
+    }
+    try comm.broadcast(bytes: &done, root: 0)
+    let skipped = done.reduce(0) { $0 + Int($1) }
+    if lead {
+        let axes = grid.axes.map { "\($0.name) (\($0.values.count))" }.joined(separator: " × ")
+        observer.progress("study: \(total) run(s) over \(axes), "
+                          + "\(skipped) already finished, \(comm.size) rank(s), writing \(dir)")
+    }
+
+    var datasets = [String: (train: Dataset, test: Dataset)]()
+    var ran = 0, failed = 0, spent = 0.0
+    let toRun = total - skipped
+    for i in 0..<total where done[i] == 0 {
+        let label = grid.point(i).map { "\($0.name)=\($0.value)" }.joined(separator: " ")
+        if lead {
+            let eta = ran == 0 ? "?" : formatDuration(spent / Double(ran) * Double(toRun - ran))
+            observer.progress("[study \(i + 1)/\(total) | \(ran)/\(toRun) run now, \(failed) failed | ETA \(eta)] "
+                              + label)
+        }
+        let start = monotonicSeconds()
+        var summary: RunSummary?
+        var failure = invalid[i]
+        if let config = configs[i] {
+            // Loading may fail on one rank only (a file missing on one host): agree before any training collective.
+            let key = "\(config.dataset)|\(config.dataDir)|\(config.trainLimit ?? -1)|\(config.testLimit ?? -1)"
+            do {
+                if datasets[key] == nil { datasets[key] = try loadDatasets(config) }
+            } catch let e as DataError {
+                failure = e.description
+            }
+            let loaded = try comm.allGather(value: Int32(failure == nil ? 0 : 1))
+            if failure == nil, loaded.contains(1) {
+                failure = "the dataset could not be loaded on rank(s) \(loaded.indices.filter { loaded[$0] == 1 })"
+            }
+            if failure == nil, let (train, test) = datasets[key] {
+                do {
+                    if lead { try? FileManager.default.removeItem(atPath: config.out! + "/result.json") }
+                    summary = try runTraining(config: config, comm: comm, train: train, test: test,
+                                              observer: PrefixedObserver(observer, prefix: "[\(i + 1)/\(total)] "))
+                } catch let e as TrainingError {
+                    failure = e.message
+                } catch let e as DataError {
+                    failure = e.description
+                }
+            }
+        }
+        // Every rank must agree on the outcome before the next run issues its collectives.
+        let outcomes = try comm.allGather(value: Int32(failure == nil ? 0 : 1))
+        if Set(outcomes).count != 1 {
+            throw TrainingError("ranks disagree on the outcome of run \(names[i]) (failed per rank: \(outcomes)); "
+                                + "this rank: \(failure ?? "ok")")
+        }
+        let seconds = monotonicSeconds() - start
+        spent += seconds
+        ran += 1
+        if failure != nil { failed += 1 }
+        let parameters = Dictionary(uniqueKeysWithValues: grid.point(i).map { ($0.name, $0.value) })
+        let settings = resultSettings(configs[i] ?? (try? grid.config(i, base: base)) ?? base)
+        let record = StudyRecord(run: names[i], parameters: parameters, config: settings,
+                                 status: failure == nil ? "ok" : "failed", failure: failure, summary: summary,
+                                 seconds: seconds)
+        records[i] = record
+        if lead {
+            let runDir = dir + "/runs/" + names[i]
+            try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
+            try writeFileAtomically(Foundation.Data(jsonLine(record).utf8 + [0x0A]), to: runDir + "/result.json")
+            try writeStudyFiles(records: records, grid: grid, directory: dir)
+            if let summary {
+                observer.progress(String(format: "[study %d/%d] %@: test accuracy %.4f (%@), final loss %.4f, %.1fs",
+                                         i + 1, total, label, summary.testAccuracy, summary.eval, summary.finalLoss,
+                                         seconds))
+            } else {
+                observer.progress("[study \(i + 1)/\(total)] \(label): FAILED: \(failure ?? "?")")
+            }
+        }
+    }
+
+    var plotted = false
+    if lead {
+        try writeStudyFiles(records: records, grid: grid, directory: dir)
+        if options.plots { plotted = plotStudy(directory: dir, options: options, observer: observer) }
+        observer.progress("study: \(ran) run(s) now (\(failed) failed), \(skipped) skipped as finished; "
+                          + "results in \(dir)/results.csv and \(dir)/summary.md")
+    }
+    // Every rank returns the same records: the skipped ones were only loaded on rank 0, so ranks other than 0
+    // fill them from rank 0's JSON.
+    var bytes = lead ? Array(jsonLine(records.map { $0! }).utf8) : []
+    try comm.broadcast(bytes: &bytes, root: 0)
+    let all = try studyDecoder().decode([StudyRecord].self, from: Foundation.Data(bytes))
+    return StudyOutcome(records: all, ran: ran, skipped: skipped, failed: failed, plotted: plotted)
+}
+
+/// The record at `path`, or nil when missing or unreadable (the run is then run again).
+func loadRecord(path: String) -> StudyRecord? {
+    guard let data = FileManager.default.contents(atPath: path) else { return nil }
+    return try? studyDecoder().decode(StudyRecord.self, from: data)
+}
+
+/// A decoder reading the "nan"/"inf" strings `jsonLine` writes for non-finite numbers.
+func studyDecoder() -> JSONDecoder {
+    let d = JSONDecoder()
+    d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf",
+                                                              nan: "nan")
+    return d
+}
+
+/// Writes DIR/results.csv and DIR/summary.md from the records known so far (nil: not run yet).
+func writeStudyFiles(records: [StudyRecord?], grid: StudyGrid, directory: String) throws {
+    let known = records.compactMap { $0 }
+    try writeFileAtomically(Foundation.Data(resultsCSV(known).utf8), to: directory + "/results.csv")
+    try writeFileAtomically(Foundation.Data(studySummaryMarkdown(known, grid: grid).utf8),
+                            to: directory + "/summary.md")
+}
+
+// MARK: - results.csv
+
+/// Columns of results.csv after the run name, status and the config keys (see `TrainConfig.parameterColumns`).
+public let resultColumns = ["test_accuracy", "test_eval", "acc_head", "acc_linear_probe", "acc_knn", "final_loss",
+                            "steps", "ranks", "seconds", "images_per_s", "failure"]
+
+/// results.csv: a header and one row per record: `run`, `status`, every setting, then `resultColumns`.
+public func resultsCSV(_ records: [StudyRecord]) -> String {
+    let header = ["run", "status"] + TrainConfig().parameterColumns.map(\.name) + resultColumns
+    var lines = [header.map(csvField).joined(separator: ",")]
+    func number(_ v: Double?) -> String { v.map { String(format: "%.6g", $0) } ?? "" }
+    for r in records {
+        let s = r.summary
+        var row = [r.run, r.status] + r.config.parameterColumns.map(\.value)
+        row += [number(s?.testAccuracy), s?.eval ?? "", number(s?.accuracies["head"]),
+                number(s?.accuracies["linear-probe"]), number(s?.accuracies["knn"]), number(s?.finalLoss),
+                s.map { "\($0.steps)" } ?? "", s.map { "\($0.ranks)" } ?? "", String(format: "%.2f", r.seconds),
+                number(s?.imagesPerS), r.failure ?? ""]
+        lines.append(row.map(csvField).joined(separator: ","))
+    }
+    return lines.joined(separator: "\n") + "\n"
+}
+
+/// A CSV field (RFC 4180): quoted when it holds a comma, quote or line break; quotes doubled.
+func csvField(_ s: String) -> String {
+    guard s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return s }
+    return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}
+
+// MARK: - Plots
+
+/// Runs `python3 scripts/plot_study.py DIR`; prints how to install matplotlib when it is missing. Returns whether
+/// the plots were written.
+func plotStudy(directory: String, options: StudyOptions, observer: RunObserver) -> Bool {
+    guard let script = options.plotScript ?? findPlotScript() else {
+        observer.progress("study: scripts/plot_study.py not found (run from the repository or pass --plot-script); "
+                          + "no plots")
+        return false
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = [options.python, script, directory]
+    do {
+        try process.run()
+        process.waitUntilExit()
+    } catch {
+        observer.progress("study: cannot run \(options.python) \(script): \(error); no plots")
+        return false
+    }
+    switch process.terminationStatus {
+    case 0: return true
+    case plotScriptMissingMatplotlib:
+        observer.progress("study: matplotlib is missing, so no plots (results.csv and summary.md are written). "
+                          + "Install it with `make plot-deps` or `\(options.python) -m pip install matplotlib`, then "
+                          + "run `\(options.python) \(script) \(directory)`")
+    default:
+        observer.progress("study: \(script) exited with status \(process.terminationStatus); no plots")
+    }
+    return false
+}
+
+/// The exit status of scripts/plot_study.py when matplotlib cannot be imported.
+public let plotScriptMissingMatplotlib: Int32 = 3
+
+/// scripts/plot_study.py in the working directory, or in the repository holding the executable
+/// (.build/<configuration>/dtrain), or nil.
+func findPlotScript() -> String? {
+    var candidates = [FileManager.default.currentDirectoryPath + "/scripts/plot_study.py"]
+    let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
+    var folder = executable.deletingLastPathComponent()
+    for _ in 0..<4 {
+        candidates.append(folder.appendingPathComponent("scripts/plot_study.py").path)
+        folder = folder.deletingLastPathComponent()
+    }
+    return candidates.first { FileManager.default.fileExists(atPath: $0) }
+}
+
+// MARK: - Observer
+
+/// Forwards every line to `inner` with `prefix` in front.
+final class PrefixedObserver: RunObserver {
+    let inner: RunObserver
+    let prefix: String
+    init(_ inner: RunObserver, prefix: String) { self.inner = inner; self.prefix = prefix }
+    func progress(_ line: String) { inner.progress(prefix + line) }
+    func logged(_ metrics: StepMetrics) { inner.logged(metrics) }
+    func evaluated(_ metrics: EpochMetrics) { inner.evaluated(metrics) }
+}

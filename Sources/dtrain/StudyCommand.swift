@@ -1,0 +1,85 @@
+import ArgumentParser
+import Collective
+import Foundation
+import Train
+
+/// `dtrain study`: every combination of a grid of training settings, one run after another in the same MPI job.
+struct StudyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "study",
+        abstract: "Run every combination of a grid of training settings and summarise them (CSV, markdown, plots).",
+        discussion: """
+            Every train option can be a grid axis (config keys: loss, batch-size or batch, lambda, tau, model, seed, \
+            lr, epochs, eval, …); the other flags apply to every run. All ranks cooperate on each run. Re-running \
+            with the same --out skips finished runs. Writes DIR/results.csv, DIR/summary.md, DIR/runs/<run>/ and, \
+            with matplotlib (make plot-deps), DIR/accuracy_vs_batch.png and DIR/accuracy_vs_lambda.png.
+            Presets: batch-scaling, lambda-sweep, ablation (see docs/STUDIES.md); a --grid axis overrides the \
+            preset's axis of the same name.
+            Examples:
+              mpirun -n 4 dtrain study --grid "loss=ce,clce batch=64,256 seed=0,1,2" --epochs 5 --out runs/s1
+              mpirun -n 2 dtrain study --preset ablation --train-limit 5000 --epochs 2 --out runs/ablation
+            """)
+
+    @Option(help: ArgumentHelp("Grid axes \"name=v1,v2 name2=v3,…\" (repeatable; axes separated by spaces).",
+                               valueName: "axes"))
+    var grid: [String] = []
+    @Option(help: "A predefined grid: batch-scaling, lambda-sweep or ablation.")
+    var preset: String?
+    @Flag(help: "Run again the runs recorded as failed (finished runs are skipped otherwise).")
+    var retryFailed = false
+    @Flag(help: "Do not call scripts/plot_study.py at the end.")
+    var noPlots = false
+    @Option(help: "Path of the plotting script. (default: scripts/plot_study.py here or in the repository)")
+    var plotScript: String?
+    @Option(help: "Python interpreter for the plots. (default: python3)")
+    var python = "python3"
+
+    @OptionGroup(title: "Data") var data: DataOptions
+    @OptionGroup(title: "Model and loss") var model: ModelOptions
+    @OptionGroup(title: "Optimisation") var optim: OptimOptions
+    @OptionGroup(title: "Run (--out is the study folder)") var runOptions: RunOptions
+    @OptionGroup(title: "Evaluation") var evalOptions: EvalOptions
+
+    func makeGrid() throws -> StudyGrid {
+        do {
+            return try StudyGrid.make(preset: preset, grid: grid.isEmpty ? nil : grid.joined(separator: " "))
+        } catch let e as ConfigError {
+            throw ValidationError(e.message)
+        }
+    }
+
+    func validate() throws {
+        guard runOptions.out != nil else { throw ValidationError("dtrain study needs --out DIR (the study folder)") }
+        _ = try makeGrid()
+        _ = try makeConfig(data: data, model: model, optim: optim, run: runOptions, eval: evalOptions)
+    }
+
+    func run() throws {
+        var base = try makeConfig(data: data, model: model, optim: optim, run: runOptions, eval: evalOptions)
+        let grid = try makeGrid()
+        var options = StudyOptions(directory: base.out!)
+        options.retryFailed = retryFailed
+        options.plots = !noPlots
+        options.plotScript = plotScript
+        options.python = python
+        base.out = nil
+        try runOnWorld(blasThreads: base.blasThreads) { comm in
+            let observer = PrintingObserver(rank: comm.rank, perRank: false)
+            if comm.rank == 0 {
+                let defaults = TrainConfig().parameterColumns, given = base.parameterColumns
+                for axis in grid.axes {
+                    let i = defaults.firstIndex { $0.name == axis.name }
+                    if let i, defaults[i].value != given[i].value {
+                        printError("study: note: grid axis \(axis.name) overrides the value \(given[i].value) "
+                                   + "set by flag")
+                    }
+                }
+            }
+            let outcome = try runStudy(grid: grid, base: base, options: options, comm: comm, observer: observer)
+            if comm.rank == 0, let md = FileManager.default.contents(atPath: options.directory + "/summary.md") {
+                print(String(decoding: md, as: UTF8.self))
+                _ = outcome
+            }
+        }
+    }
+}

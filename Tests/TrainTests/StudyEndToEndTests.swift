@@ -1,0 +1,166 @@
+import Collective
+import Foundation
+import Testing
+@testable import Train
+
+/// Collects rank 0's progress lines.
+final class CollectingObserver: RunObserver, @unchecked Sendable {
+    var lines: [String] = []
+    func progress(_ line: String) { lines.append(line) }
+    func logged(_ metrics: StepMetrics) {}
+    func evaluated(_ metrics: EpochMetrics) {}
+}
+
+/// Whether `python3` can import matplotlib (the PNG checks are skipped otherwise).
+func matplotlibAvailable() -> Bool {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", "-c", "import matplotlib"]
+    p.standardError = FileHandle.nullDevice
+    do { try p.run(); p.waitUntilExit() } catch { return false }
+    return p.terminationStatus == 0
+}
+
+/// The rows of a CSV file without quoted commas (the tests' files have none in the fields they read).
+func csvRows(_ path: String) throws -> [[String: String]] {
+    let text = try String(contentsOfFile: path, encoding: .utf8)
+    let lines = text.split(separator: "\n").map(String.init)
+    let header = lines[0].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+    return lines.dropFirst().map { line in
+        let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        return Dictionary(uniqueKeysWithValues: zip(header, fields))
+    }
+}
+
+/// Two in-process ranks on a tiny synthetic problem: every preset runs end to end, results.csv and summary.md are
+/// complete, a second run skips everything, failures are recorded, and with matplotlib the PNGs are written.
+@Suite(.serialized) struct StudyEndToEndTests {
+    static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("scripts/plot_study.py").path
+
+    func tinyBase() -> TrainConfig {
+        var c = TrainConfig()
+        c.dataset = "synthetic"; c.dataDir = ""; c.trainLimit = 64; c.testLimit = 40; c.epochs = 1
+        c.batchSize = 16; c.quiet = true; c.probeEpochs = 2; c.knnK = 5
+        return c
+    }
+
+    func study(_ grid: StudyGrid, _ dir: String, base: TrainConfig? = nil, plots: Bool = false) throws
+        -> (StudyOutcome, CollectingObserver) {
+        var options = StudyOptions(directory: dir)
+        options.plots = plots
+        options.plotScript = Self.script
+        let observer = CollectingObserver()
+        let b = base ?? tinyBase()
+        let outcomes = try LocalGroup.run(size: 2) { comm in
+            try runStudy(grid: grid, base: b, options: options, comm: comm,
+                         observer: comm.rank == 0 ? observer : SilentObserver())
+        }
+        // Every rank returns the same records.
+        #expect(outcomes[0].records == outcomes[1].records)
+        return (outcomes[0], observer)
+    }
+
+    func freshDirectory(_ name: String) -> String {
+        let dir = NSTemporaryDirectory() + "dtrain-study-\(name)-\(getpid())"
+        try? FileManager.default.removeItem(atPath: dir)
+        return dir
+    }
+
+    @Test func presetsRunEndToEnd() throws {
+        let plots = matplotlibAvailable()
+        if !plots { print("StudyEndToEndTests: python3 with matplotlib not found; skipping the PNG checks") }
+
+        // batch-scaling (seed and batch axes overridden to keep the test fast): loss × batch pivot, batch plot.
+        let scalingDir = freshDirectory("scaling")
+        let scaling = try StudyGrid.make(preset: "batch-scaling", grid: "batch=8,16 seed=0")
+        let (outcome, observer) = try study(scaling, scalingDir, plots: plots)
+        #expect(outcome.ran == 10 && outcome.skipped == 0 && outcome.failed == 0)
+        let rows = try csvRows(scalingDir + "/results.csv")
+        #expect(rows.count == 10)
+        let header = try String(contentsOfFile: scalingDir + "/results.csv", encoding: .utf8).prefix { $0 != "\n" }
+        for column in ["run", "status", "loss", "batch-size", "seed", "lambda", "lr", "eval", "test_accuracy",
+                       "test_eval", "final_loss", "seconds", "images_per_s", "failure"] {
+            #expect(header.split(separator: ",").contains(Substring(column)), "column \(column)")
+        }
+        for row in rows {
+            #expect(row["status"] == "ok")
+            #expect(Double(row["test_accuracy"]!)! >= 0 && Double(row["final_loss"]!)!.isFinite)
+            #expect(row["test_eval"] == (row["loss"] == "supcon" ? "linear-probe" : "head"))
+        }
+        let md = try String(contentsOfFile: scalingDir + "/summary.md", encoding: .utf8)
+        #expect(md.contains("## loss × batch-size"))
+        #expect(md.contains("| loss \\ batch-size | 8 | 16 |"))
+        #expect(md.contains("| supcon | ") && md.contains("(linear-probe)") && md.contains("(head)"))
+        #expect(observer.lines.contains { $0.hasPrefix("[study 10/10") })
+        if plots { #expect(FileManager.default.fileExists(atPath: scalingDir + "/accuracy_vs_batch.png")) }
+        #expect(outcome.plotted == plots)
+
+        // lambda-sweep: λ = 1 trains no head and is scored by the linear probe; λ plot.
+        let sweepDir = freshDirectory("sweep")
+        let sweep = try StudyGrid.make(preset: "lambda-sweep", grid: "seed=0 batch=16")
+        let (sweepOutcome, _) = try study(sweep, sweepDir, plots: plots)
+        #expect(sweepOutcome.records.count == 7 && sweepOutcome.failed == 0)
+        let sweepRows = try csvRows(sweepDir + "/results.csv")
+        #expect(sweepRows.first { $0["lambda"] == "1.0" }?["test_eval"] == "linear-probe")
+        #expect(sweepRows.first { $0["lambda"] == "0.0" }?["test_eval"] == "head")
+        let sweepMd = try String(contentsOfFile: sweepDir + "/summary.md", encoding: .utf8)
+        #expect(sweepMd.contains("## By lambda"))
+        if plots { #expect(FileManager.default.fileExists(atPath: sweepDir + "/accuracy_vs_lambda.png")) }
+
+        // ablation, all three seeds; then resumed: nothing runs again.
+        let ablationDir = freshDirectory("ablation")
+        let ablation = try StudyGrid.make(preset: "ablation", grid: nil)
+        let (first, _) = try study(ablation, ablationDir)
+        #expect(first.ran == 9 && first.skipped == 0)
+        let csv = try String(contentsOfFile: ablationDir + "/results.csv", encoding: .utf8)
+        let ablationMd = try String(contentsOfFile: ablationDir + "/summary.md", encoding: .utf8)
+        #expect(ablationMd.contains("mean ± sample std over 3 seed(s)"))
+        #expect(ablationMd.contains("| clce-no-hnm | 3/3 |"))
+        let (second, secondObserver) = try study(ablation, ablationDir)
+        #expect(second.ran == 0 && second.skipped == 9)
+        #expect(second.records == first.records)
+        #expect(try String(contentsOfFile: ablationDir + "/results.csv", encoding: .utf8) == csv)
+        #expect(secondObserver.lines.contains { $0.contains("9 already finished") })
+        // Changing a setting that is not an axis (epochs) makes every run stale.
+        var longer = tinyBase()
+        longer.epochs = 2
+        let (third, _) = try study(StudyGrid.make(preset: "ablation", grid: "seed=0"), ablationDir, base: longer)
+        #expect(third.ran == 3 && third.skipped == 0)
+        for dir in [scalingDir, sweepDir, ablationDir] { try? FileManager.default.removeItem(atPath: dir) }
+    }
+
+    @Test func failedRunsAreRecordedAndTheStudyGoesOn() throws {
+        let dir = freshDirectory("failures")
+        // lr 1e30 makes the loss non-finite after the first step; batch 1 < 2 ranks; λ 2 is out of range.
+        let grid = try StudyGrid.parse("loss=ce lr=0.05,1e30 batch=1,16 lambda=0.5,2")
+        let (outcome, observer) = try study(grid, dir)
+        #expect(outcome.records.count == 8)
+        let byName = Dictionary(uniqueKeysWithValues: outcome.records.map { ($0.run, $0) })
+        #expect(byName["lr=0.05_batch-size=16_lambda=0.5"]?.ok == true)
+        let nonFinite = byName["lr=1e30_batch-size=16_lambda=0.5"]!
+        #expect(!nonFinite.ok && nonFinite.failure!.contains("non-finite loss"))
+        #expect(byName["lr=0.05_batch-size=1_lambda=0.5"]!.failure!.contains("smaller than the 2 ranks"))
+        #expect(byName["lr=0.05_batch-size=16_lambda=2"]!.failure!.contains("--lambda must be in [0, 1]"))
+        #expect(outcome.failed == 7)
+        let rows = try csvRows(dir + "/results.csv")
+        #expect(rows.count == 8 && rows.filter { $0["status"] == "failed" }.count == 7)
+        let failedRow = rows.first { $0["run"] == "lr=1e30_batch-size=16_lambda=0.5" }
+        #expect(failedRow?["failure"]?.contains("non-finite") == true)
+        let md = try String(contentsOfFile: dir + "/summary.md", encoding: .utf8)
+        #expect(md.contains("## Failed runs") && md.contains("failed"))
+        #expect(observer.lines.contains { $0.contains("FAILED: non-finite loss") })
+        // Failed runs count as finished unless asked to retry.
+        let (again, _) = try study(grid, dir)
+        #expect(again.ran == 0 && again.skipped == 8)
+        var options = StudyOptions(directory: dir)
+        options.retryFailed = true
+        options.plots = false
+        let base = tinyBase()
+        let retried = try LocalGroup.run(size: 2) { comm in
+            try runStudy(grid: grid, base: base, options: options, comm: comm)
+        }[0]
+        #expect(retried.ran == 7 && retried.skipped == 1 && retried.failed == 7)
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Plots of a dtrain study: python3 scripts/plot_study.py DIR
+
+Reads DIR/results.csv (written by `dtrain study`) and writes
+  DIR/accuracy_vs_batch.png   test accuracy against global batch size (log2 axis), one line per loss, when batch-size varies
+  DIR/accuracy_vs_lambda.png  test accuracy against lambda, one line per loss, when lambda varies
+Each point is the mean over the seeds of the successful runs, error bars one sample standard deviation. A line
+groups the runs sharing every other varying setting; its label names the evaluation behind the accuracy.
+Exit status: 0 written (or nothing to plot), 2 bad usage or input, 3 matplotlib missing.
+"""
+import csv
+import math
+import os
+import sys
+from collections import OrderedDict
+
+MISSING_MATPLOTLIB = 3
+# Columns of results.csv that describe a run's settings (everything between `status` and `test_accuracy`).
+IGNORED = {"seed", "lr"}
+
+
+def load(path):
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        return [], []
+    header = list(rows[0].keys())
+    params = header[header.index("status") + 1: header.index("test_accuracy")]
+    return rows, params
+
+
+def mean_std(values):
+    n = len(values)
+    m = sum(values) / n
+    s = math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+    return m, s
+
+
+def plot_against(rows, params, x_name, out_path, log2, plt):
+    ok = [r for r in rows if r["status"] == "ok" and r["test_accuracy"] != ""]
+    varying = [p for p in params if p not in IGNORED and p != x_name and len({r[p] for r in rows}) > 1]
+    lines = OrderedDict()
+    for r in ok:
+        key = tuple((p, r[p]) for p in varying)
+        lines.setdefault(key, {}).setdefault(float(r[x_name]), []).append((100 * float(r["test_accuracy"]),
+                                                                           r["test_eval"]))
+    if not lines:
+        return False
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    for key, points in lines.items():
+        xs = sorted(points)
+        stats = [mean_std([a for a, _ in points[x]]) for x in xs]
+        evals = sorted({e for x in xs for _, e in points[x]})
+        label = ", ".join(v if p == "loss" else f"{p}={v}" for p, v in key) or "runs"
+        label += f" ({'/'.join(evals)})"
+        ax.errorbar(xs, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o", capsize=3, label=label)
+    if log2:
+        ax.set_xscale("log", base=2)
+        xs = sorted({x for pts in lines.values() for x in pts})
+        ax.set_xticks(xs)
+        ax.set_xticklabels([f"{int(x)}" if x == int(x) else f"{x:g}" for x in xs])
+    ax.set_xlabel("global batch size (images)" if x_name == "batch-size" else x_name.replace("lambda", "λ"))
+    ax.set_ylabel("test accuracy (%)")
+    seeds = len({r["seed"] for r in rows})
+    ax.set_title(f"test accuracy vs {'batch size' if x_name == 'batch-size' else 'λ'} "
+                 f"(mean ± std over {seeds} seed{'s' if seeds > 1 else ''})")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def main(argv):
+    if len(argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    directory = argv[1]
+    path = os.path.join(directory, "results.csv")
+    if not os.path.exists(path):
+        print(f"plot_study: no {path}", file=sys.stderr)
+        return 2
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("plot_study: matplotlib is missing; install it with `make plot-deps` "
+              "or `python3 -m pip install matplotlib`", file=sys.stderr)
+        return MISSING_MATPLOTLIB
+    rows, params = load(path)
+    written = []
+    for x_name, name, log2 in (("batch-size", "accuracy_vs_batch.png", True),
+                               ("lambda", "accuracy_vs_lambda.png", False)):
+        if x_name in params and len({r[x_name] for r in rows}) > 1:
+            out = os.path.join(directory, name)
+            if plot_against(rows, params, x_name, out, log2, plt):
+                written.append(out)
+    print("plot_study: wrote " + (", ".join(written) if written else "nothing (neither batch-size nor lambda varies)"),
+          file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
