@@ -7,7 +7,7 @@ import Testing
 @Suite struct ConfigTests {
     @Test func defaultsMatchTheProtocol() throws {
         let cmd = try TrainCommand.parse([])
-        let c = try makeConfig(data: cmd.data, model: cmd.model, optim: cmd.optim, run: cmd.runOptions)
+        let c = try makeConfig(data: cmd.data, model: cmd.model, optim: cmd.optim, run: cmd.runOptions, eval: cmd.evalOptions)
         #expect(c.dataset == "fashion-mnist" && c.dataDir == "/usr/share/datasets/fashion-mnist")
         #expect(c.loss == "clce" && c.lambda == 0.9 && c.tau == 0.5 && c.batchSize == 256)
         #expect(c.optimizer == "sgd" && c.weightDecay == 5e-4 && c.warmupEpochs == 1 && c.epochs == 15)
@@ -21,7 +21,7 @@ import Testing
         let cmd = try TrainCommand.parse(["--model", "cnn", "--loss", "ce+supcon", "--lambda", "0.5", "--tau", "0.1",
                                           "--batch-size", "64", "--lr", "0.01", "--optimizer", "adamw", "--seed", "7",
                                           "--train-limit", "100", "--out", "/tmp/x", "--log-every", "5", "--quiet"])
-        let c = try makeConfig(data: cmd.data, model: cmd.model, optim: cmd.optim, run: cmd.runOptions)
+        let c = try makeConfig(data: cmd.data, model: cmd.model, optim: cmd.optim, run: cmd.runOptions, eval: cmd.evalOptions)
         #expect(c.model == "cnn" && c.loss == "ce+supcon" && c.lambda == 0.5 && c.tau == 0.1 && c.batchSize == 64)
         #expect(c.lr == 0.01 && c.optimizer == "adamw" && c.seed == 7 && c.trainLimit == 100 && c.out == "/tmp/x")
         #expect(c.logEvery == 5 && c.quiet)
@@ -53,8 +53,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: path) }
         try Data(#"{"batch-size": 64, "loss": "ce", "tau": 0.2, "eval": ["head"]}"#.utf8).write(to: URL(fileURLWithPath: path))
         let cmd = try TrainCommand.parse(["--config", path, "--loss", "clce"])
-        let c = try makeConfig(data: cmd.data, model: cmd.model, optim: cmd.optim, run: cmd.runOptions)
-        #expect(c.batchSize == 64 && c.tau == 0.2 && c.loss == "clce" && c.eval == [.head])
+        let c = try makeConfig(data: cmd.data, model: cmd.model, optim: cmd.optim, run: cmd.runOptions, eval: cmd.evalOptions)
+        #expect(c.batchSize == 64 && c.tau == 0.2 && c.loss == "clce" && c.eval == [EvalMode.head])
     }
 
     @Test(arguments: [
