@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 APT_PACKAGES := libopenmpi-dev openmpi-bin libopenblas-dev pkg-config dataset-fashion-mnist python3 python3-pip
 RANKS ?= 4
-DEMO_ARGS ?=
+DEMO_ARGS ?= train --model mlp --loss clce --epochs 1 --out runs/demo
 BIN := .build/release/dtrain
 MPIRUN := scripts/mpirun.sh
 
@@ -21,10 +21,16 @@ setup:
 build:
 	swift build -c release
 
-## demo: set up, build, and run the main job on $(RANKS) ranks.
+## demo: set up, build, check the ranks, and train CLCE on Fashion-MNIST on $(RANKS) ranks (DEMO_ARGS to change).
 demo: setup build
 	$(MPIRUN) -n $(RANKS) $(BIN) doctor
 	$(MPIRUN) -n $(RANKS) $(BIN) $(DEMO_ARGS)
+
+## bench: training-step and loss throughput against the measured sgemm rate.
+bench: build
+	$(BIN) bench --model mlp --steps 20
+	$(BIN) bench --model cnn --steps 5
+	$(BIN) bench loss --n 8192 --dim 128
 
 ## doctor: check collectives, sgemm and bandwidth on $(RANKS) ranks.
 doctor: build
