@@ -28,9 +28,10 @@ let package = Package(
         .target(name: "Model", dependencies: ["Tensor"], swiftSettings: unchecked),
         .target(name: "Loss", dependencies: ["Tensor", .product(name: "RealModule", package: "swift-numerics")],
                 swiftSettings: unchecked),
-        .target(name: "Data", dependencies: ["Tensor"], swiftSettings: unchecked),
-        .target(name: "Checkpoint", dependencies: ["Tensor"]),
-        .target(name: "Train", dependencies: ["Tensor", "Collective", "Model", "Loss", "Data", "Checkpoint"],
+        .target(name: "FileIO"),
+        .target(name: "Data", dependencies: ["Tensor", "FileIO"], swiftSettings: unchecked),
+        .target(name: "Checkpoint", dependencies: ["Tensor", "FileIO"]),
+        .target(name: "Train", dependencies: ["Tensor", "Collective", "Model", "Loss", "Data", "Checkpoint", "FileIO"],
                 swiftSettings: unchecked),
         .executableTarget(name: "dtrain", dependencies: [
             "Train", "Tensor", "Collective", "Model", "Loss", "Data",
@@ -41,8 +42,8 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["Model", "Tensor"]),
         .testTarget(name: "LossTests", dependencies: ["Loss", "Tensor", "Collective"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "DataTests", dependencies: ["Data", "Tensor"]),
-        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Tensor"]),
+        .testTarget(name: "DataTests", dependencies: ["Data", "Tensor", "FileIO"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Tensor", "FileIO"]),
         .testTarget(name: "TrainTests", dependencies: ["Train", "dtrain", "Tensor", "Collective", "Model", "Loss", "Data"]),
     ]
 )

@@ -33,6 +33,8 @@
 // leaves either the old checkpoint or the new one. The reader validates everything listed in `CheckpointError.Kind`
 // before trusting a single offset, and allocates at most the file's size.
 
+import FileIO
+
 #if _endian(big)
 #error("the safetensors data section is little-endian; dtrain copies it as-is")
 #endif

@@ -1,3 +1,4 @@
+import FileIO
 import Tensor
 
 // An in-memory image classification dataset and the loader that picks a reader by dataset name.

@@ -1,3 +1,4 @@
+import FileIO
 // Gzip (RFC 1952) around DEFLATE (RFC 1951): stored, fixed-Huffman and dynamic-Huffman blocks, with the CRC-32 and
 // ISIZE trailer checks. Whole input in memory, no streaming: enough to read dataset files without a zlib module.
 //
@@ -39,16 +40,6 @@ public func inflate(_ input: [UInt8], name: String,
     }
 }
 
-/// The CRC-32 (ISO 3309, polynomial 0xEDB88320 reflected) of `bytes`, continuing from `crc` (0 to start).
-public func crc32(_ bytes: UnsafeBufferPointer<UInt8>, crc: UInt32 = 0) -> UInt32 {
-    CRC32Table.shared.update(crc, bytes)
-}
-
-/// The CRC-32 of an array of bytes.
-public func crc32(_ bytes: [UInt8]) -> UInt32 {
-    bytes.withUnsafeBufferPointer { crc32($0) }
-}
-
 /// Whether `bytes` start with the gzip magic number 1F 8B.
 public func isGzip(_ bytes: [UInt8]) -> Bool {
     bytes.count >= 2 && bytes[0] == 0x1F && bytes[1] == 0x8B
@@ -59,54 +50,6 @@ func readLE32(_ p: UnsafeBufferPointer<UInt8>, _ i: Int) -> UInt32 {
     UInt32(p[i]) | UInt32(p[i + 1]) << 8 | UInt32(p[i + 2]) << 16 | UInt32(p[i + 3]) << 24
 }
 
-// MARK: - CRC-32
-
-/// Slicing-by-8 tables: entry [k·256 + b] is the CRC of byte b followed by k zero bytes.
-final class CRC32Table: Sendable {
-    static let shared = CRC32Table()
-    let table: [UInt32]
-
-    private init() {
-        var t = [UInt32](repeating: 0, count: 8 * 256)
-        for b in 0..<256 {
-            var c = UInt32(b)
-            for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-            t[b] = c
-        }
-        for k in 1..<8 {
-            for b in 0..<256 {
-                let previous = t[(k - 1) * 256 + b]
-                t[k * 256 + b] = (previous >> 8) ^ t[Int(previous & 0xFF)]
-            }
-        }
-        table = t
-    }
-
-    func update(_ crc: UInt32, _ bytes: UnsafeBufferPointer<UInt8>) -> UInt32 {
-        guard var p = bytes.baseAddress else { return crc }
-        var c = ~crc
-        var n = bytes.count
-        table.withUnsafeBufferPointer { t in
-            while n >= 8 {
-                let one = UInt32(p[0]) | UInt32(p[1]) << 8 | UInt32(p[2]) << 16 | UInt32(p[3]) << 24
-                let two = UInt32(p[4]) | UInt32(p[5]) << 8 | UInt32(p[6]) << 16 | UInt32(p[7]) << 24
-                let x = one ^ c
-                c = t[7 * 256 + Int(x & 0xFF)] ^ t[6 * 256 + Int((x >> 8) & 0xFF)]
-                    ^ t[5 * 256 + Int((x >> 16) & 0xFF)] ^ t[4 * 256 + Int(x >> 24)]
-                    ^ t[3 * 256 + Int(two & 0xFF)] ^ t[2 * 256 + Int((two >> 8) & 0xFF)]
-                    ^ t[1 * 256 + Int((two >> 16) & 0xFF)] ^ t[Int(two >> 24)]
-                p += 8
-                n -= 8
-            }
-            while n > 0 {
-                c = t[Int((c ^ UInt32(p[0])) & 0xFF)] ^ (c >> 8)
-                p += 1
-                n -= 1
-            }
-        }
-        return ~c
-    }
-}
 
 // MARK: - Huffman tables
 

@@ -100,19 +100,3 @@ public func formatDuration(_ seconds: Double) -> String {
     if s >= 60 { return String(format: "%dm%02ds", s / 60, s % 60) }
     return "\(s)s"
 }
-
-/// Writes `contents` to `path` atomically: a temporary file in the same folder, fsync, then rename.
-public func writeFileAtomically(_ contents: Foundation.Data, to path: String) throws {
-    let tmp = path + ".tmp.\(getpid())"
-    guard FileManager.default.createFile(atPath: tmp, contents: nil), let h = FileHandle(forWritingAtPath: tmp) else {
-        throw ConfigError("cannot write \(tmp)")
-    }
-    h.write(contents)
-    try h.synchronize()
-    try h.close()
-    if rename(tmp, path) != 0 {
-        let err = String(cString: strerror(errno))
-        unlink(tmp)
-        throw ConfigError("cannot rename \(tmp) to \(path): \(err)")
-    }
-}

@@ -15,6 +15,7 @@
 // turns into MPI_Abort.
 import Collective
 import Data
+import FileIO
 import Foundation
 import Tensor
 
@@ -172,7 +173,7 @@ public func runStudy<C: Communicator>(grid: StudyGrid, base: TrainConfig, option
         if lead {
             let runDir = dir + "/runs/" + names[i]
             try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
-            try writeFileAtomically(Foundation.Data(jsonLine(record).utf8 + [0x0A]), to: runDir + "/result.json")
+            try writeFileAtomically(Array(jsonLine(record).utf8 + [0x0A]), to: runDir + "/result.json")
             try writeStudyFiles(records: records, grid: grid, directory: dir)
             if let summary {
                 observer.progress(String(format: "[study %d/%d] %@: test accuracy %.4f (%@), final loss %.4f, %.1fs",
@@ -216,8 +217,8 @@ func studyDecoder() -> JSONDecoder {
 /// Writes DIR/results.csv and DIR/summary.md from the records known so far (nil: not run yet).
 func writeStudyFiles(records: [StudyRecord?], grid: StudyGrid, directory: String) throws {
     let known = records.compactMap { $0 }
-    try writeFileAtomically(Foundation.Data(resultsCSV(known).utf8), to: directory + "/results.csv")
-    try writeFileAtomically(Foundation.Data(studySummaryMarkdown(known, grid: grid).utf8),
+    try writeFileAtomically(Array(resultsCSV(known).utf8), to: directory + "/results.csv")
+    try writeFileAtomically(Array(studySummaryMarkdown(known, grid: grid).utf8),
                             to: directory + "/summary.md")
 }
 

@@ -2,6 +2,7 @@
 // the summary. Rank 0 writes every file and line; every rank computes the same global values.
 import Collective
 import Data
+import FileIO
 import Foundation
 import Tensor
 
@@ -46,7 +47,7 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
     var metricsFile: JSONLinesWriter?
     if lead, let out = config.out {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        try writeFileAtomically(Foundation.Data(try config.json().utf8), to: out + "/config.json")
+        try writeFileAtomically(Array(try config.json().utf8), to: out + "/config.json")
         metricsFile = try JSONLinesWriter(path: out + "/metrics.jsonl")
     }
     if lead {
