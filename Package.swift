@@ -43,7 +43,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Tensor"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Tensor"]),
-        .testTarget(name: "TrainTests", dependencies: ["Train", "dtrain", "Tensor", "Collective", "Model", "Loss", "Data",
-                                                  "Checkpoint"]),
+        .testTarget(name: "TrainTests", dependencies: ["Train", "dtrain", "Tensor", "Collective", "Model", "Loss",
+                                                  "Data", "Checkpoint"]),
     ]
 )

@@ -60,7 +60,8 @@ func savedConfig(of checkpoint: SafeTensors) throws -> TrainConfig {
     do {
         return try JSONDecoder().decode(TrainConfig.self, from: Foundation.Data(json.utf8))
     } catch {
-        throw CheckpointError(.badEntry, file: checkpoint.file, "metadata config is not a valid dtrain config: \(error)")
+        throw CheckpointError(.badEntry, file: checkpoint.file,
+                              "metadata config is not a valid dtrain config: \(error)")
     }
 }
 
@@ -150,7 +151,9 @@ extension Trainer {
             file.add("param/" + slice.name, arena: network.params, slice: slice, shape: shape)
         }
         for (prefix, arena) in buffers {
-            for (slice, shape) in parameterShapes { file.add(prefix + slice.name, arena: arena, slice: slice, shape: shape) }
+            for (slice, shape) in parameterShapes {
+                file.add(prefix + slice.name, arena: arena, slice: slice, shape: shape)
+            }
         }
         file.add("step", [Int64(optimiserStepCount)], shape: [1])
         return file
@@ -205,7 +208,9 @@ extension Trainer {
             try checkpoint.load("param/" + slice.name, shape: shape, into: network.params, slice: slice)
         }
         for (prefix, arena) in buffers {
-            for (slice, shape) in shapes { try checkpoint.load(prefix + slice.name, shape: shape, into: arena, slice: slice) }
+            for (slice, shape) in shapes {
+                try checkpoint.load(prefix + slice.name, shape: shape, into: arena, slice: slice)
+            }
         }
         optimiserStepCount = savedStep
         step = savedStep

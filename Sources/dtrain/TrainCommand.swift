@@ -16,7 +16,8 @@ struct TrainCommand: ParsableCommand {
             Examples:
               mpirun -n 4 dtrain train --model mlp --loss clce --epochs 1
               dtrain train --debug --train-limit 2000 --epochs 1     (one rank, extra checks)
-              mpirun -n 4 dtrain train --out runs/a --checkpoint-every 100 ...;  mpirun -n 4 dtrain train --resume runs/a
+              mpirun -n 4 dtrain train --out runs/a --checkpoint-every 100 ...
+              mpirun -n 2 dtrain train --resume runs/a          (continue it, here on 2 ranks)
             With --out DIR, rank 0 writes DIR/checkpoint.safetensors atomically at the end of the run (and every \
             --checkpoint-every steps). --resume DIR continues from it with any rank count: its settings are the \
             defaults, --out defaults to DIR, DIR/metrics.jsonl is cut back to the checkpoint and appended to, and \

@@ -47,6 +47,15 @@ no_leftovers() {  # no_leftovers PATTERN: no dtrain process of that run survives
     return 1
 }
 
+checkpoint_step() {  # checkpoint_step DIR: the step recorded in DIR/checkpoint.safetensors
+    python3 - "$1/checkpoint.safetensors" 2>/dev/null <<'PY'
+import json, struct, sys
+with open(sys.argv[1], "rb") as f:
+    (n,) = struct.unpack("<Q", f.read(8))
+    print(json.loads(f.read(n))["__metadata__"]["step"])
+PY
+}
+
 seconds_since() { python3 -c "import sys; print(round($(date +%s.%N) - $1, 1))"; }
 
 echo "== reliability: a throwing rank, then --resume is bit-identical (same rank count) or close (other count)"
@@ -59,8 +68,7 @@ start=$(date +%s.%N)
 timeout 60 $MPIRUN -n 2 "$BIN" train "${REL_ARGS[@]}" --max-steps 30 --out "$REL/cut" --checkpoint-every 7 \
     --fail-at-step 24 --fail-rank 1 >"$REL/cut.out" 2>&1; rc=$?
 elapsed=$(seconds_since "$start")
-step=$(python3 -c "import json,struct; f=open('$REL/cut/checkpoint.safetensors','rb'); n=struct.unpack('<Q',f.read(8))[0]; \
-print(json.loads(f.read(n))['__metadata__']['step'])" 2>/dev/null)
+step=$(checkpoint_step "$REL/cut")
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q "rank 1: injected failure after step 24" "$REL/cut.out" \
    && no_leftovers "$REL/cut" && [ "$step" = 21 ]; then
     ok "rank 1 throws after step 24: exit $rc after ${elapsed}s, no rank left, checkpoint at step $step"
@@ -107,8 +115,7 @@ if [ -n "$victim" ]; then
        && no_leftovers "$REL/kill"; then
         ok "rank 2 (pid $victim) killed: job exit $rc after ${elapsed}s, no dtrain process left"
     else fail "kill -9: exit $rc after ${elapsed}s, left: $(rel_pids "$REL/kill")"; tail -5 "$REL/kill.out"; fi
-    step=$(python3 -c "import json,struct; f=open('$REL/kill/checkpoint.safetensors','rb'); \
-n=struct.unpack('<Q',f.read(8))[0]; print(json.loads(f.read(n))['__metadata__']['step'])")
+    step=$(checkpoint_step "$REL/kill")
     if timeout 300 $MPIRUN -n 4 "$BIN" train --resume "$REL/kill" --max-steps $((step + 5)) \
             >"$REL/kill-resume.out" 2>&1 \
        && [ "$(tail -n 1 "$REL/kill-resume.out" | python3 -c 'import json,sys; print(json.load(sys.stdin)["steps"])')" \
