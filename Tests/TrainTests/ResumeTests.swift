@@ -176,6 +176,12 @@ private func interruptedAndResumed(_ config: TrainConfig, ranks: Int, resumeRank
         // Already at the end.
         expectError(short, "it is at step 4 and this run ends at step 4; raise --epochs or --max-steps")
 
+        // A different training set behind the same settings (another --data-dir): re-saved with a valid CRC.
+        var edited = try SafeTensors.read(path: path)
+        edited.metadata[TrainCheckpointKey.trainImages] = "400"
+        try edited.write(to: path)
+        expectError(config, "it was trained on 400 images, this run has 260")
+
         // One flipped bit in the data section; the file cut short; no file.
         var bytes = [UInt8](good)
         bytes[bytes.count - 100] ^= 0x10
