@@ -44,6 +44,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Tensor", "FileIO"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Tensor", "FileIO"]),
-        .testTarget(name: "TrainTests", dependencies: ["Train", "dtrain", "Tensor", "Collective", "Model", "Loss", "Data"]),
+        .testTarget(name: "TrainTests", dependencies: ["Train", "dtrain", "Tensor", "Collective", "Model", "Loss",
+                                                  "Data", "Checkpoint"]),
     ]
 )

@@ -74,6 +74,9 @@ public final class JSONLinesWriter {
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     }
 
+    /// Bytes in the file so far (where the next line goes).
+    public var offset: Int { Int(handle.offsetInFile) }
+
     /// Writes one value as one line.
     public func write<T: Encodable>(_ value: T) throws {
         var data = try encoder.encode(value)

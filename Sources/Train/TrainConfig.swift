@@ -54,6 +54,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var overlap = true
     /// Gradient elements per all-reduce bucket when overlapping.
     public var bucketSize = 1 << 18
+    /// Write DIR/checkpoint.safetensors every N steps (0: only at the end of the run); needs `out`.
+    public var checkpointEvery = 0
+    /// Also write it after every N-th epoch (0: never); needs `out`.
+    public var checkpointEveryEpochs = 0
 
     public init() {}
 
@@ -63,6 +67,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case warmupEpochs = "warmup-epochs", seed, trainLimit = "train-limit", testLimit = "test-limit", out
         case logEvery = "log-every", blasThreads = "blas-threads", quiet, debug, eval, knnK = "knn-k"
         case probeEpochs = "probe-epochs", overlap, bucketSize = "bucket-size"
+        case checkpointEvery = "checkpoint-every", checkpointEveryEpochs = "checkpoint-every-epochs"
     }
 
     public init(from decoder: Decoder) throws {
@@ -88,6 +93,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         eval = try c.decodeIfPresent([EvalMode].self, forKey: .eval); knnK = try get(.knnK, d.knnK)
         probeEpochs = try get(.probeEpochs, d.probeEpochs)
         overlap = try get(.overlap, d.overlap); bucketSize = try get(.bucketSize, d.bucketSize)
+        checkpointEvery = try get(.checkpointEvery, d.checkpointEvery)
+        checkpointEveryEpochs = try get(.checkpointEveryEpochs, d.checkpointEveryEpochs)
     }
 
     /// The learning rate actually used: `lr`, or 0.05·√(batch/256).
@@ -154,6 +161,14 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if logEvery < 1 { p.append("--log-every must be >= 1, got \(logEvery)") }
         if blasThreads < 1 { p.append("--blas-threads must be >= 1, got \(blasThreads)") }
         if bucketSize < 1 { p.append("--bucket-size must be >= 1, got \(bucketSize)") }
+        if checkpointEvery < 0 { p.append("--checkpoint-every must be >= 0, got \(checkpointEvery)") }
+        if checkpointEveryEpochs < 0 {
+            p.append("--checkpoint-every-epochs must be >= 0, got \(checkpointEveryEpochs)")
+        }
+        if (checkpointEvery > 0 || checkpointEveryEpochs > 0) && out == nil {
+            p.append("--checkpoint-every and --checkpoint-every-epochs need --out DIR (the checkpoint is DIR/"
+                     + "checkpoint.safetensors)")
+        }
         if knnK < 1 { p.append("--knn-k must be >= 1, got \(knnK)") }
         if !["mlp", "cnn"].contains(model) { p.append("--model must be mlp or cnn, got \(model)") }
         if !["sgd", "adamw"].contains(optimizer) { p.append("--optimizer must be sgd or adamw, got \(optimizer)") }

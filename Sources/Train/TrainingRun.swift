@@ -1,5 +1,6 @@
 // A whole training run: epochs of steps, logging (metrics.jsonl, progress line), evaluation after each epoch and
 // the summary. Rank 0 writes every file and line; every rank computes the same global values.
+import Checkpoint
 import Collective
 import Data
 import FileIO
@@ -31,30 +32,67 @@ public func loadDatasets(_ config: TrainConfig) throws -> (train: Dataset, test:
     return (train, test)
 }
 
+/// How a run starts and (for tests) fails: not training settings, so not part of `TrainConfig`.
+public struct RunControl: Sendable, Equatable {
+    /// Continue the run saved in this folder's checkpoint.safetensors (nil: start from the initialisation).
+    public var resume: String? = nil
+    /// Fault injection: throw on rank `failRank` right after completing this step, before its log line and
+    /// checkpoint (nil: never).
+    public var failAtStep: Int? = nil
+    /// The rank that throws at `failAtStep`.
+    public var failRank = 0
+
+    public init(resume: String? = nil, failAtStep: Int? = nil, failRank: Int = 0) {
+        self.resume = resume
+        self.failAtStep = failAtStep
+        self.failRank = failRank
+    }
+}
+
 /// Trains to the end of `config` and returns the summary. Writes DIR/config.json and DIR/metrics.jsonl on rank 0
-/// when `config.out` is set.
+/// when `config.out` is set, and DIR/checkpoint.safetensors (atomically) every `checkpointEvery` steps, after every
+/// `checkpointEveryEpochs`-th epoch and at the end of the run.
 ///
 /// After each epoch but the last, the cheap evaluations (`config.epochEvaluations`: head, or k-NN for a loss
 /// without CE) are logged; after the last, every requested evaluation (`config.evaluations`), the first giving
 /// `test_accuracy`. Throws `TrainingError` for problems every rank sees alike (bad settings, non-finite loss).
+///
+/// With `control.resume` = R, every rank restores R/checkpoint.safetensors (see `Trainer.restore`) and training
+/// continues at the saved step: same per-step values, bit for bit, as the uninterrupted run with the same rank
+/// count. DIR/metrics.jsonl becomes the first `metrics_bytes` bytes of R/metrics.jsonl (everything logged up to
+/// the checkpoint, nothing after it) followed by the new lines; with DIR = R this truncates the file in place.
 public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Dataset, test: Dataset,
-                                         observer: RunObserver = SilentObserver()) throws -> RunSummary {
+                                         observer: RunObserver = SilentObserver(),
+                                         control: RunControl = RunControl()) throws -> RunSummary {
     let evalProblems = config.evaluationProblems()
     guard evalProblems.isEmpty else { throw TrainingError(evalProblems.joined(separator: "; ")) }
     let finalModes = config.evaluations, epochModes = config.epochEvaluations
     let trainer = try Trainer(config: config, comm: comm, train: train, test: test)
     let lead = comm.rank == 0
+    var history: [UInt8] = []
+    if let resume = control.resume {
+        let checkpoint = try SafeTensors.read(path: checkpointPath(directory: resume))
+        try trainer.restore(from: checkpoint)
+        if lead { history = metricsHistory(directory: resume, checkpoint: checkpoint, observer: observer) }
+    }
+    let firstStep = trainer.step
     var metricsFile: JSONLinesWriter?
     if lead, let out = config.out {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        removeStaleTemporaries(directory: out)
         try writeFileAtomically(Array(try config.json().utf8), to: out + "/config.json")
-        metricsFile = try JSONLinesWriter(path: out + "/metrics.jsonl")
+        try writeFileAtomically(Array(history), to: out + "/metrics.jsonl")
+        metricsFile = try JSONLinesWriter(path: out + "/metrics.jsonl", append: true)
     }
     if lead {
         observer.progress("dtrain: \(config.loss) on \(config.dataset) (\(train.count) train / \(test.count) test), "
             + "model \(config.model) (\(trainer.network.parameterCount) parameters), \(comm.size) rank(s), "
             + "global batch \(config.batchSize) images = \(2 * config.batchSize) views, "
             + "\(trainer.totalSteps) steps (\(trainer.stepsPerEpoch)/epoch), lr \(config.baseLearningRate)")
+        if let resume = control.resume {
+            observer.progress("dtrain: resumed from \(checkpointPath(directory: resume)) at step \(firstStep) "
+                              + "(epoch \(firstStep / trainer.stepsPerEpoch + 1))")
+        }
     }
 
     let start = monotonicSeconds()
@@ -70,6 +108,9 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
         trainSeconds += monotonicSeconds() - t0
         windowSteps += 1
         let step = trainer.step, epoch = (step - 1) / trainer.stepsPerEpoch
+        if step == control.failAtStep && comm.rank == control.failRank {
+            throw TrainingError("injected failure after step \(step) (--fail-at-step)")
+        }
         let endOfEpoch = step % trainer.stepsPerEpoch == 0 || step == trainer.totalSteps
         if step % config.logEvery == 0 || step == trainer.totalSteps || step == 1 {
             let now = monotonicSeconds()
@@ -82,7 +123,7 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
                 try metricsFile?.write(m)
                 observer.logged(m)
                 if !config.quiet {
-                    let eta = Double(trainer.totalSteps - step) * trainSeconds / Double(step)
+                    let eta = Double(trainer.totalSteps - step) * trainSeconds / Double(step - firstStep)
                     observer.progress(String(format: "epoch %d/%d step %d/%d (%.1f%%) loss %.4f ce %.4f con %.4f "
                         + "lr %.4g gnorm %.3g | %.0f img/s | ETA %@", epoch + 1, epochs, step, trainer.totalSteps,
                         100 * Double(step) / Double(trainer.totalSteps), last.loss, last.ce, last.contrastive,
@@ -108,10 +149,46 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
             }
             windowStart = monotonicSeconds()
         }
+        let epochsDone = step / trainer.stepsPerEpoch
+        let due = (config.checkpointEvery > 0 && step % config.checkpointEvery == 0)
+            || (config.checkpointEveryEpochs > 0 && step % trainer.stepsPerEpoch == 0
+                && epochsDone % config.checkpointEveryEpochs == 0)
+            || step == trainer.totalSteps
+        if lead, due, let out = config.out, let metricsFile {
+            // After the step's log line and evaluation, so the recorded metrics length includes them. The write's
+            // time is left out of the images/s window.
+            let c0 = monotonicSeconds()
+            try trainer.checkpoint(metricsBytes: metricsFile.offset).write(to: checkpointPath(directory: out))
+            windowStart += monotonicSeconds() - c0
+        }
     }
     let seconds = monotonicSeconds() - start
     return RunSummary(testAccuracy: finalEval.testAccuracy, eval: finalEval.eval, accuracies: finalEval.accuracies,
                       finalLoss: last.loss, epochs: epochs, steps: trainer.step, ranks: comm.size,
                       globalBatch: config.batchSize,
-                      imagesPerS: Double(trainer.step * config.batchSize) / max(trainSeconds, 1e-9), seconds: seconds)
+                      imagesPerS: Double((trainer.step - firstStep) * config.batchSize) / max(trainSeconds, 1e-9),
+                      seconds: seconds)
+}
+
+/// The first `metrics_bytes` bytes of `directory`/metrics.jsonl: what the run that wrote `checkpoint` had logged
+/// when it wrote it. Empty (with a note) when the file is missing or shorter.
+func metricsHistory(directory: String, checkpoint: SafeTensors, observer: RunObserver) -> [UInt8] {
+    let path = directory + "/metrics.jsonl"
+    let wanted = Int(checkpoint.metadata[TrainCheckpointKey.metricsBytes] ?? "") ?? 0
+    guard let data = FileManager.default.contents(atPath: path), data.count >= wanted else {
+        if wanted > 0 {
+            observer.progress("dtrain: note: \(path) is missing or shorter than the \(wanted) bytes logged before "
+                              + "the checkpoint; the new metrics.jsonl starts at the resumed step")
+        }
+        return []
+    }
+    return Array(data.prefix(wanted))
+}
+
+/// Removes `checkpoint.safetensors.tmp.*` left in `directory` by a writer that was killed mid-write.
+func removeStaleTemporaries(directory: String) {
+    guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+    for name in names where name.hasPrefix(checkpointFileName + ".tmp.") {
+        try? FileManager.default.removeItem(atPath: directory + "/" + name)
+    }
 }

@@ -16,6 +16,12 @@ struct TrainCommand: ParsableCommand {
             Examples:
               mpirun -n 4 dtrain train --model mlp --loss clce --epochs 1
               dtrain train --debug --train-limit 2000 --epochs 1     (one rank, extra checks)
+              mpirun -n 4 dtrain train --out runs/a --checkpoint-every 100 ...
+              mpirun -n 2 dtrain train --resume runs/a          (continue it, here on 2 ranks)
+            With --out DIR, rank 0 writes DIR/checkpoint.safetensors atomically at the end of the run (and every \
+            --checkpoint-every steps). --resume DIR continues from it with any rank count: its settings are the \
+            defaults, --out defaults to DIR, DIR/metrics.jsonl is cut back to the checkpoint and appended to, and \
+            --epochs/--max-steps may extend the run.
             """)
 
     @OptionGroup(title: "Data") var data: DataOptions
@@ -27,8 +33,36 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Single-node debug mode: a small subset, a finite-difference check of the whole gradient before training, finiteness checks every step, per-rank log lines.")
     var debug = false
 
+    @Option(help: ArgumentHelp("Continue the run saved in DIR/checkpoint.safetensors (its settings are the defaults; "
+                               + "--out defaults to DIR).", valueName: "DIR"))
+    var resume: String?
+
+    @Option(help: ArgumentHelp("Fault injection: the --fail-rank rank throws right after this step.",
+                               visibility: .hidden))
+    var failAtStep: Int?
+
+    @Option(help: ArgumentHelp("The rank that throws at --fail-at-step.", visibility: .hidden))
+    var failRank = 0
+
+    /// The config of this run: defaults (or the resumed checkpoint's settings), config file, flags.
+    func trainConfig() throws -> TrainConfig {
+        guard let resume else {
+            return try makeConfig(data: data, model: model, optim: optim, run: runOptions, eval: evalOptions)
+        }
+        let saved: TrainConfig
+        do { saved = try checkpointConfig(directory: resume) } catch {
+            throw ValidationError("--resume: \(error)")
+        }
+        var c = try makeConfig(data: data, model: model, optim: optim, run: runOptions, eval: evalOptions,
+                               base: saved)
+        if runOptions.out == nil { c.out = resume }
+        return c
+    }
+
     func validate() throws {
-        let c = try makeConfig(data: data, model: model, optim: optim, run: runOptions, eval: evalOptions)
+        let c = try trainConfig()
+        if let s = failAtStep, s < 1 { throw ValidationError("--fail-at-step must be >= 1, got \(s)") }
+        if failRank < 0 { throw ValidationError("--fail-rank must be >= 0, got \(failRank)") }
         let problems = c.problems() + c.evaluationProblems()
         if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
         if LossKind(rawValue: c.loss) == nil {
@@ -37,7 +71,8 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        var config = try makeConfig(data: data, model: model, optim: optim, run: runOptions, eval: evalOptions)
+        var config = try trainConfig()
+        let control = RunControl(resume: resume, failAtStep: failAtStep, failRank: failRank)
         if debug {
             config.debug = true
             if config.trainLimit == nil { config.trainLimit = 2000 }
@@ -47,7 +82,8 @@ struct TrainCommand: ParsableCommand {
             let observer = PrintingObserver(rank: comm.rank, perRank: config.debug)
             let (train, test) = try loadDatasets(config)
             if config.debug { try runDebugChecks(config: config, comm: comm, train: train, test: test, observer: observer) }
-            let summary = try runTraining(config: config, comm: comm, train: train, test: test, observer: observer)
+            let summary = try runTraining(config: config, comm: comm, train: train, test: test, observer: observer,
+                                          control: control)
             if comm.rank == 0 { print(jsonLine(summary)) }
         }
     }

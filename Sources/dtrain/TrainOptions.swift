@@ -87,9 +87,15 @@ struct RunOptions: ParsableArguments {
     var quiet = false
     @Option(help: "JSON config file with any of these options as keys (e.g. {\"batch-size\": 64}); flags override it.")
     var config: String?
+    @Option(help: "Write DIR/checkpoint.safetensors every N steps (needs --out); 0: only at the end. (default: 0)")
+    var checkpointEvery: Int?
+    @Option(help: "Also write the checkpoint after every N-th epoch (needs --out); 0: never. (default: 0)")
+    var checkpointEveryEpochs: Int?
 
     func apply(to c: inout TrainConfig) {
         if let out { c.out = out }
+        if let checkpointEvery { c.checkpointEvery = checkpointEvery }
+        if let checkpointEveryEpochs { c.checkpointEveryEpochs = checkpointEveryEpochs }
         if let logEvery { c.logEvery = logEvery }
         if let blasThreads { c.blasThreads = blasThreads }
         if quiet { c.quiet = true }
@@ -119,10 +125,11 @@ struct EvalOptions: ParsableArguments {
     }
 }
 
-/// Builds the run's config: defaults, then the config file, then the flags given.
+/// Builds the run's config: `base` (the defaults, or a resumed checkpoint's settings), replaced by the config file
+/// if one is given, then the flags given.
 func makeConfig(data: DataOptions, model: ModelOptions, optim: OptimOptions, run: RunOptions,
-                eval: EvalOptions) throws -> TrainConfig {
-    var c = TrainConfig()
+                eval: EvalOptions, base: TrainConfig = TrainConfig()) throws -> TrainConfig {
+    var c = base
     if let path = run.config { c = try TrainConfig.load(path: path) }
     data.apply(to: &c); model.apply(to: &c); optim.apply(to: &c); run.apply(to: &c)
     try eval.apply(to: &c)
