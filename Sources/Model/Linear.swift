@@ -32,16 +32,15 @@ public struct Linear: Sendable {
 
     // MARK: - Forward / backward
 
-    /// y = x Wᵀ + b.  input: (B, I), output: (B, O); nothing is cached (backward needs `input`).
+    /// y = x Wᵀ + b, or y = max(x Wᵀ + b, 0) when `relu` (the following ReLU fused into the bias pass).
+    /// input: (B, I), output: (B, O); nothing is cached (backward needs `input`, and `output` when `relu`).
     @inlinable
     public func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
-                        params: Arena) {
+                        params: Arena, relu: Bool = false) {
         let w = params.pointer(weight), b = params.pointer(bias)
-        for r in 0..<batch {
-            (output + r * outFeatures).update(from: b, count: outFeatures)
-        }
         gemm(.none, .transposed, m: batch, n: outFeatures, k: inFeatures, a: input, lda: inFeatures,
-             b: w, ldb: inFeatures, beta: 1, c: output, ldc: outFeatures)
+             b: w, ldb: inFeatures, beta: 0, c: output, ldc: outFeatures)
+        addRowBias(output, rows: batch, cols: outFeatures, bias: b, relu: relu)
     }
 
     /// Accumulates dW += dYᵀ x and db += Σ_rows dY; writes dX = dY W.
@@ -53,13 +52,30 @@ public struct Linear: Sendable {
     public func backward(dOutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
                          dInput: UnsafeMutablePointer<Float>?, batch: Int, params: Arena, grads: Arena,
                          accumulateInput: Bool = false) {
-        let dW = grads.pointer(weight), dB = grads.pointer(bias)
+        addColumnSums(dOutput, rows: batch, cols: outFeatures, into: grads.pointer(bias))
+        productsBackward(dOutput: dOutput, input: input, dInput: dInput, batch: batch, params: params,
+                         grads: grads, accumulateInput: accumulateInput)
+    }
+
+    /// The backward of `forward(…, relu: true)`: masks `dOutput` **in place** with [output > 0] (∂/∂ of the
+    /// pre-activation), then as `backward`. dOutput: (B, O), ∂loss/∂ the ReLU's output on entry; output: the
+    /// forward output (B, O) after the ReLU. `dInput` is **overwritten** and must not alias `dOutput`.
+    @inlinable
+    public func backwardThroughReLU(dOutput: UnsafeMutablePointer<Float>, output: UnsafePointer<Float>,
+                                    input: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>?, batch: Int,
+                                    params: Arena, grads: Arena) {
+        reluMaskColumnSums(dOutput, output: output, rows: batch, cols: outFeatures, into: grads.pointer(bias))
+        productsBackward(dOutput: dOutput, input: input, dInput: dInput, batch: batch, params: params,
+                         grads: grads, accumulateInput: false)
+    }
+
+    /// dW += dYᵀ x; dX = dY W (or += when `accumulateInput`), skipped when `dInput` is nil.
+    @inlinable
+    func productsBackward(dOutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
+                          dInput: UnsafeMutablePointer<Float>?, batch: Int, params: Arena, grads: Arena,
+                          accumulateInput: Bool) {
         gemm(.transposed, .none, m: outFeatures, n: inFeatures, k: batch, a: dOutput, lda: outFeatures,
-             b: input, ldb: inFeatures, beta: 1, c: dW, ldc: inFeatures)
-        for r in 0..<batch {
-            let row = dOutput + r * outFeatures
-            for o in 0..<outFeatures { dB[o] += row[o] }
-        }
+             b: input, ldb: inFeatures, beta: 1, c: grads.pointer(weight), ldc: inFeatures)
         if let dInput {
             gemm(.none, .none, m: batch, n: inFeatures, k: outFeatures, a: dOutput, lda: outFeatures,
                  b: params.pointer(weight), ldb: inFeatures, beta: accumulateInput ? 1 : 0, c: dInput,

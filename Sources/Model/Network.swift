@@ -22,8 +22,9 @@ public struct ConvStage: Sendable {
 /// C_in·3·3, drawn from `CounterRNG(seed:)`, stream `.initialisation`, index = element offset within the
 /// parameter, substream = parameter number = position in `parameters` (layout order). Identical on every rank.
 ///
-/// ReLUs run in place on the preceding layer's output; each activation has its own buffer (needed by
-/// backward); input gradients ping-pong between two buffers of the largest activation size.
+/// ReLUs are fused into the preceding layer: its bias pass applies them (forward) and its backward masks the
+/// incoming gradient in place before the gemms (`backwardThroughReLU`); each activation has its own buffer
+/// (needed by backward); input gradients ping-pong between two buffers of the largest activation size.
 public final class Network {
     public let config: NetworkConfig
     public let maxBatch: Int
@@ -201,10 +202,8 @@ public final class Network {
         for (s, slices) in zip(stages, stageSlices) {
             let a = activations.pointer(slices.first), b = activations.pointer(slices.second)
             let p = activations.pointer(slices.pooled)
-            s.first.forward(input: current, output: a, batch: batch, params: params, scratch: col)
-            relu.forward(input: a, output: a, count: batch * s.first.outputSize)
-            s.second.forward(input: a, output: b, batch: batch, params: params, scratch: col)
-            relu.forward(input: b, output: b, count: batch * s.second.outputSize)
+            s.first.forward(input: current, output: a, batch: batch, params: params, scratch: col, relu: true)
+            s.second.forward(input: a, output: b, batch: batch, params: params, scratch: col, relu: true)
             s.pool.forward(input: b, output: p, indices: poolIndices.base + slices.indices, batch: batch)
             current = UnsafePointer(p)
         }
@@ -212,8 +211,7 @@ public final class Network {
         let last = linears.count - 1
         for j in 0...last {
             let y = activations.pointer(linearSlices[j])
-            linears[j].forward(input: current, output: y, batch: batch, params: params)
-            if j < last { relu.forward(input: y, output: y, count: batch * linears[j].outFeatures) }
+            linears[j].forward(input: current, output: y, batch: batch, params: params, relu: j < last)
             current = UnsafePointer(y)
         }
         head.forward(input: current, output: logits, batch: batch, params: params)
@@ -244,12 +242,16 @@ public final class Network {
         for j in stride(from: last, through: 0, by: -1) {
             let input = j > 0 ? activations.pointer(linearSlices[j - 1]) : features
             let needInput = j > 0 || !stages.isEmpty
-            linears[j].backward(dOutput: dOut, input: input, dInput: needInput ? dIn : nil, batch: batch,
-                                params: params, grads: grads)
-            onReady(linears[j].end)
-            if j > 0 {
-                relu.backward(dOutput: dIn, output: input, dInput: dIn, count: batch * linears[j].inFeatures)
+            if j == last {
+                linears[j].backward(dOutput: dOut, input: input, dInput: needInput ? dIn : nil, batch: batch,
+                                    params: params, grads: grads)
+            } else {
+                // dOut is ∂/∂ this layer's ReLU output: the fused backward masks it first.
+                linears[j].backwardThroughReLU(dOutput: dOut, output: activations.pointer(linearSlices[j]),
+                                               input: input, dInput: needInput ? dIn : nil, batch: batch,
+                                               params: params, grads: grads)
             }
+            onReady(linears[j].end)
             swap(&dOut, &dIn)
         }
         // dOut now holds ∂/∂(flattened features) = ∂/∂(last pooled output).
@@ -259,15 +261,13 @@ public final class Network {
             s.pool.backward(dOutput: dOut, indices: poolIndices.base + slices.indices, dInput: dIn,
                             batch: batch)
             swap(&dOut, &dIn)
-            relu.backward(dOutput: dOut, output: b, dInput: dOut, count: batch * s.second.outputSize)
-            s.second.backward(dOutput: dOut, input: a, dInput: dIn, batch: batch, params: params, grads: grads,
-                              scratch: scratch.base)
+            s.second.backwardThroughReLU(dOutput: dOut, output: b, input: a, dInput: dIn, batch: batch,
+                                         params: params, grads: grads, scratch: scratch.base)
             onReady(s.second.end)
             swap(&dOut, &dIn)
-            relu.backward(dOutput: dOut, output: a, dInput: dOut, count: batch * s.first.outputSize)
             let input = i > 0 ? activations.pointer(stageSlices[i - 1].pooled) : x
-            s.first.backward(dOutput: dOut, input: input, dInput: i > 0 ? dIn : nil, batch: batch,
-                             params: params, grads: grads, scratch: scratch.base)
+            s.first.backwardThroughReLU(dOutput: dOut, output: a, input: input, dInput: i > 0 ? dIn : nil,
+                                        batch: batch, params: params, grads: grads, scratch: scratch.base)
             onReady(s.first.end)
             swap(&dOut, &dIn)
         }
