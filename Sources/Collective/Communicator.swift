@@ -54,6 +54,14 @@ public struct ShardLayout: Sendable, Equatable {
     /// The global index range owned by `rank`.
     public func range(of rank: Int) -> Range<Int> { offsets[rank]..<(offsets[rank] + counts[rank]) }
 
+    /// Preconditions of a collective over this layout on `rank` of `ranks`: the shard buffer holds this rank's
+    /// count and the whole buffer the total (a programmer error otherwise).
+    public func checkBuffers(_ op: String, rank: Int, ranks: Int, shard: Int, whole: Int) {
+        precondition(parts == ranks, "\(op): layout has \(parts) parts for \(ranks) ranks")
+        precondition(shard == counts[rank], "\(op): shard buffer holds \(shard) elements, layout needs \(counts[rank])")
+        precondition(whole == total, "\(op): whole buffer holds \(whole) elements, layout needs \(total)")
+    }
+
     /// The same split with every count multiplied by `factor` (rows → elements of rows × factor).
     public func scaled(by factor: Int) -> ShardLayout { ShardLayout(counts: counts.map { $0 * factor }) }
 }

@@ -135,14 +135,9 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
         try shared.barrier()
     }
 
-    private func check(_ actual: Int, _ expected: Int, _ what: String) {
-        precondition(actual == expected, "\(what): buffer holds \(actual) elements, layout needs \(expected)")
-    }
-
     public func allGather<T: CollectiveScalar>(send: UnsafeBufferPointer<T>, into recv: UnsafeMutableBufferPointer<T>,
                                                layout: ShardLayout) throws {
-        check(layout.parts, size, "allGather ranks"); check(send.count, layout.counts[rank], "allGather send")
-        check(recv.count, layout.total, "allGather recv")
+        layout.checkBuffers("allGather", rank: rank, ranks: size, shard: send.count, whole: recv.count)
         try publish(send.baseAddress)
         for r in 0..<size where layout.counts[r] > 0 {
             let src = shared.slots[r]!.assumingMemoryBound(to: T.self)
@@ -164,8 +159,7 @@ public final class LocalCommunicator: Communicator, @unchecked Sendable {
     public func reduceScatterSum<T: CollectiveScalar>(send: UnsafeBufferPointer<T>,
                                                       into recv: UnsafeMutableBufferPointer<T>,
                                                       layout: ShardLayout) throws {
-        check(layout.parts, size, "reduceScatter ranks"); check(send.count, layout.total, "reduceScatter send")
-        check(recv.count, layout.counts[rank], "reduceScatter recv")
+        layout.checkBuffers("reduceScatter", rank: rank, ranks: size, shard: recv.count, whole: send.count)
         try publish(send.baseAddress)
         if recv.count > 0 { sumSlots(into: recv.baseAddress!, start: layout.offsets[rank], count: recv.count) }
         try shared.barrier()

@@ -75,14 +75,9 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         }
     }
 
-    private func check(_ actual: Int, _ expected: Int, _ what: String) {
-        precondition(actual == expected, "\(what): buffer holds \(actual) elements, layout needs \(expected)")
-    }
-
     public func allGather<T: CollectiveScalar>(send: UnsafeBufferPointer<T>, into recv: UnsafeMutableBufferPointer<T>,
                                                layout: ShardLayout) throws {
-        check(layout.parts, size, "allGather ranks"); check(send.count, layout.counts[rank], "allGather send")
-        check(recv.count, layout.total, "allGather recv")
+        layout.checkBuffers("allGather", rank: rank, ranks: size, shard: send.count, whole: recv.count)
         let type = datatype(T.self)
         let rc = layout.counts32.withUnsafeBufferPointer { counts in
             layout.offsets32.withUnsafeBufferPointer { displs in
@@ -101,8 +96,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public func reduceScatterSum<T: CollectiveScalar>(send: UnsafeBufferPointer<T>,
                                                       into recv: UnsafeMutableBufferPointer<T>,
                                                       layout: ShardLayout) throws {
-        check(layout.parts, size, "reduceScatter ranks"); check(send.count, layout.total, "reduceScatter send")
-        check(recv.count, layout.counts[rank], "reduceScatter recv")
+        layout.checkBuffers("reduceScatter", rank: rank, ranks: size, shard: recv.count, whole: send.count)
         let type = datatype(T.self)
         let rc = layout.counts32.withUnsafeBufferPointer { counts in
             MPI_Reduce_scatter(send.baseAddress, recv.baseAddress, counts.baseAddress, type, MPI_SUM, comm)

@@ -75,6 +75,7 @@ public final class Trainer<C: Communicator> {
     let probs: Arena
     let dLogits: Arena
     let workspace: ContrastiveWorkspace<Float>?
+    /// The (weighted CE, weighted contrastive) loss of this rank, summed over ranks in place.
     let reduced: Buffer<Double>
 
     /// The permutation of the current epoch (made once per epoch, outside the step).
@@ -146,7 +147,7 @@ public final class Trainer<C: Communicator> {
         dLogits = Arena(count: localRows * classes)
         workspace = contrastive == nil ? nil : ContrastiveWorkspace<Float>(rows: globalRows, embedDim: embedDim,
                                                                            maxAnchors: localRows)
-        reduced = Buffer<Double>(count: 3)
+        reduced = Buffer<Double>(count: 2)
     }
 
     /// Rows per forward pass when embedding or scoring whole datasets.
@@ -271,7 +272,6 @@ public final class Trainer<C: Communicator> {
         }
         reduced[0] = Double(ceWeight) * ce
         reduced[1] = Double(contrastiveWeight) * con
-        reduced[2] = 0
         try comm.allReduceSum(reduced.storage)
         return (reduced[0], reduced[1])
     }
