@@ -11,9 +11,8 @@
 #   PYTHON      interpreter that can `import torch` (default .venv-torch/bin/python if present, else python3)
 #   DATA_DIR    Fashion-MNIST folder (default /usr/share/datasets/fashion-mnist; the synthetic set if missing)
 # --install-torch makes .venv-torch and installs torch from PyPI there. PyPI's Linux torch wheel depends on the
-# CUDA runtime wheels (several GB); this installs `torch --no-deps` plus the pure-Python dependencies only,
-# then checks that `import torch` works on the CPU. If it does not (the wheel cannot load without its CUDA
-# libraries on some versions), the script says so and prints the dtrain side alone.
+# CUDA runtime wheels (about 4 GB in all), which `import torch` needs even on the CPU, so this installs the full
+# wheel. If torch is not usable, the script says so and prints the dtrain side alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,8 +38,8 @@ fi
 
 if [[ $install == 1 ]]; then
     [[ -x .venv-torch/bin/python ]] || python3 -m venv .venv-torch
-    .venv-torch/bin/pip install --quiet --no-deps torch typing_extensions sympy mpmath networkx jinja2 \
-        MarkupSafe fsspec filelock numpy
+    # The full wheel: without its CUDA dependency wheels `import torch` fails even on the CPU.
+    .venv-torch/bin/pip install --quiet torch numpy
     PYTHON=.venv-torch/bin/python
 fi
 
