@@ -21,7 +21,8 @@ struct StudyGroup {
 
     var ok: [StudyRecord] { records.filter(\.ok) }
 
-    /// Accuracy of evaluation `mode` (nil: each run's first evaluation) as "85.12 ± 0.31 (head)", with the count
+    /// Accuracy of evaluation `mode` (nil: each run's first evaluation) as "85.12 ± 0.31 (head)" ("85.12 (head)" for
+    /// a single run), with the count
     /// when some runs failed, or "failed".
     func cell(_ mode: String? = nil) -> String {
         let runs = ok.filter { r in mode == nil || r.summary?.accuracies[mode!] != nil }
@@ -30,6 +31,8 @@ struct StudyGroup {
         let (m, s) = meanAndStd(values)
         let evals = Set(runs.map { mode ?? $0.summary!.eval }).sorted().joined(separator: "/")
         let count = runs.count == records.count ? "" : ", \(runs.count)/\(records.count) ok"
+        // One run has no spread to report: print its value alone rather than a "± 0.00" nobody measured.
+        if values.count == 1 { return String(format: "%.2f (%@%@)", m, evals, count) }
         return String(format: "%.2f ± %.2f (%@%@)", m, s, evals, count)
     }
 

@@ -92,6 +92,8 @@ func csvRows(_ path: String) throws -> [[String: String]] {
         #expect(md.contains("## loss × batch-size"))
         #expect(md.contains("| loss \\ batch-size | 8 | 16 |"))
         #expect(md.contains("| supcon | ") && md.contains("(linear-probe)") && md.contains("(head)"))
+        // One seed per cell here: a value with no spread, never a "± 0.00" that was not measured.
+        #expect(!md.contains("±  ") && !md.contains("± 0.00 ("), "single-run cells must not claim a spread")
         #expect(observer.lines.contains { $0.hasPrefix("[study 10/10") })
         if plots { #expect(FileManager.default.fileExists(atPath: scalingDir + "/accuracy_vs_batch.png")) }
         #expect(outcome.plotted == plots)
