@@ -32,13 +32,8 @@ import Model
     @Test(arguments: [(3, 4, 5, 7, 2), (1, 2, 1, 1, 3), (2, 3, 2, 9, 1)])
     func forwardMatchesDirectConvolution(shape: (Int, Int, Int, Int, Int)) {
         let (inC, outC, h, w, batch) = shape
-        var layout = ArenaLayout()
-        let conv = Conv2d(inChannels: inC, outChannels: outC, height: h, width: w, name: "conv", layout: &layout)
-        let params = Arena(count: layout.total)
-        fillUniform(params.base, count: params.count, seed: 20)
-        let x = Arena(count: batch * conv.inputSize), y = Arena(count: batch * conv.outputSize)
-        fillUniform(x.base, count: x.count, seed: 21)
-        let scratch = Arena(count: conv.scratchCount)
+        let f = ConvFixture(shape, seed: 20)
+        let (conv, params, x, y, scratch) = (f.conv, f.params, f.x, f.y, f.scratch)
         conv.forward(input: x.base, output: y.base, batch: batch, params: params, scratch: scratch.base)
         let expected = naiveConv(x: x.toArray(), w: array(params.pointer(conv.weight), conv.weight.count),
                                  b: array(params.pointer(conv.bias), conv.bias.count),

@@ -22,7 +22,7 @@ import Model
 
         // Unfused: forward, ReLU, ReLU backward, backward.
         let yRef = Arena(count: batch * outF), gRef = Arena(count: batch * outF), dXRef = Arena(count: x.count)
-        let gradsRef = Arena(count: layout.total)
+        let gradsRef = Arena(count: params.count)
         layer.forward(input: x.base, output: yRef.base, batch: batch, params: params)
         ReLU().forward(input: yRef.base, output: yRef.base, count: yRef.count)
         ReLU().backward(dOutput: c.base, output: yRef.base, dInput: gRef.base, count: gRef.count)
@@ -31,7 +31,7 @@ import Model
 
         // Fused.
         let y = Arena(count: batch * outF), g = Arena(count: batch * outF), dX = Arena(count: x.count)
-        let grads = Arena(count: layout.total)
+        let grads = Arena(count: params.count)
         layer.forward(input: x.base, output: y.base, batch: batch, params: params, relu: true)
         g.base.update(from: c.base, count: c.count)
         dX.base.update(repeating: 7, count: dX.count)    // must be overwritten
@@ -79,19 +79,14 @@ import Model
 
     @Test(arguments: [(3, 5, 5, 7, 2), (1, 4, 3, 3, 2), (4, 2, 4, 4, 1)])
     func convFusedMatchesUnfused(shape: (Int, Int, Int, Int, Int)) {
-        let (inC, outC, h, w, batch) = shape
-        var layout = ArenaLayout()
-        let conv = Conv2d(inChannels: inC, outChannels: outC, height: h, width: w, name: "conv", layout: &layout)
-        let params = Arena(count: layout.total)
-        fillUniform(params.base, count: params.count, seed: 27)
-        let x = Arena(count: batch * conv.inputSize), c = Arena(count: batch * conv.outputSize)
-        fillUniform(x.base, count: x.count, seed: 28)
-        fillUniform(c.base, count: c.count, seed: 29)
-        let scratch = Arena(count: conv.scratchCount)
+        let (inC, _, h, w, _) = shape
+        let f = ConvFixture(shape, seed: 27)
+        let (conv, batch, params, x, c, scratch) = (f.conv, f.batch, f.params, f.x, f.c, f.scratch)
+        let outC = conv.outChannels
 
         // Unfused reference: forward, ReLU; ReLU backward, then dX by Wᵀ·dY + col2im (the adjoint of im2col).
         let yRef = Arena(count: c.count), gRef = Arena(count: c.count), dXRef = Arena(count: x.count)
-        let gradsRef = Arena(count: layout.total)
+        let gradsRef = Arena(count: params.count)
         conv.forward(input: x.base, output: yRef.base, batch: batch, params: params, scratch: scratch.base)
         ReLU().forward(input: yRef.base, output: yRef.base, count: yRef.count)
         ReLU().backward(dOutput: c.base, output: yRef.base, dInput: gRef.base, count: gRef.count)
@@ -107,7 +102,7 @@ import Model
 
         // Fused.
         let y = Arena(count: c.count), g = Arena(count: c.count), dX = Arena(count: x.count)
-        let grads = Arena(count: layout.total)
+        let grads = Arena(count: params.count)
         conv.forward(input: x.base, output: y.base, batch: batch, params: params, scratch: scratch.base, relu: true)
         g.base.update(from: c.base, count: c.count)
         dX.base.update(repeating: 7, count: dX.count)    // must be overwritten
@@ -121,15 +116,9 @@ import Model
     }
 
     @Test func convThroughReLUFiniteDifferences() {
-        let (inC, outC, h, w, batch) = (2, 3, 4, 5, 2)
-        var layout = ArenaLayout()
-        let conv = Conv2d(inChannels: inC, outChannels: outC, height: h, width: w, name: "conv", layout: &layout)
-        let params = Arena(count: layout.total), grads = Arena(count: layout.total)
-        fillUniform(params.base, count: params.count, seed: 30)
-        let x = Arena(count: batch * conv.inputSize), y = Arena(count: batch * conv.outputSize)
-        let c = Arena(count: y.count), dX = Arena(count: x.count), scratch = Arena(count: conv.scratchCount)
-        fillUniform(x.base, count: x.count, seed: 31)
-        fillUniform(c.base, count: c.count, seed: 32)
+        let f = ConvFixture((2, 3, 4, 5, 2), seed: 30)
+        let (conv, batch, params, grads, x, y, c, dX, scratch) = (f.conv, f.batch, f.params, f.grads, f.x, f.y, f.c, f.dX,
+                                                                  f.scratch)
         let eps: Float = 1e-3
         func loss() -> Double {
             conv.forward(input: x.base, output: y.base, batch: batch, params: params, scratch: scratch.base,

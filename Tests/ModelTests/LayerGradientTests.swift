@@ -68,15 +68,9 @@ import Model
 
     @Test(arguments: [(2, 3, 4, 5, 2), (1, 2, 3, 3, 1), (3, 2, 6, 2, 2)])
     func conv2dGradients(shape: (Int, Int, Int, Int, Int)) {
-        let (inC, outC, h, w, batch) = shape
-        var layout = ArenaLayout()
-        let conv = Conv2d(inChannels: inC, outChannels: outC, height: h, width: w, name: "conv", layout: &layout)
-        let params = Arena(count: layout.total), grads = Arena(count: layout.total)
-        fillUniform(params.base, count: params.count, seed: 6)
-        let x = Arena(count: batch * conv.inputSize), y = Arena(count: batch * conv.outputSize)
-        let c = Arena(count: y.count), dX = Arena(count: x.count), scratch = Arena(count: conv.scratchCount)
-        fillUniform(x.base, count: x.count, seed: 7)
-        fillUniform(c.base, count: c.count, seed: 8)
+        let f = ConvFixture(shape, seed: 6)
+        let (conv, batch, params, grads, x, y, c, dX, scratch) = (f.conv, f.batch, f.params, f.grads, f.x, f.y, f.c, f.dX,
+                                                                  f.scratch)
         func loss() -> Double {
             conv.forward(input: x.base, output: y.base, batch: batch, params: params, scratch: scratch.base)
             return weightedSum(y.base, c.base, count: y.count)

@@ -66,3 +66,30 @@ func centralDifferences(_ p: UnsafeMutablePointer<Float>, count: Int, eps: Float
 }
 
 func array(_ p: UnsafePointer<Float>, _ count: Int) -> [Float] { Array(UnsafeBufferPointer(start: p, count: count)) }
+
+/// A Conv2d of `shape` = (inChannels, outChannels, height, width, batch) with its own parameter and gradient arenas
+/// and one batch of buffers: parameters ~ U(−1, 1) from `seed`, input x from `seed + 1`, loss weights c (same shape
+/// as the output y) from `seed + 2`.
+struct ConvFixture {
+    let conv: Conv2d
+    let batch: Int
+    let params: Arena, grads: Arena
+    let x: Arena, y: Arena, c: Arena, dX: Arena, scratch: Arena
+
+    init(_ shape: (Int, Int, Int, Int, Int), seed: UInt64) {
+        let (inC, outC, h, w, batch) = shape
+        var layout = ArenaLayout()
+        conv = Conv2d(inChannels: inC, outChannels: outC, height: h, width: w, name: "conv", layout: &layout)
+        self.batch = batch
+        params = Arena(count: layout.total)
+        grads = Arena(count: layout.total)
+        x = Arena(count: batch * conv.inputSize)
+        y = Arena(count: batch * conv.outputSize)
+        c = Arena(count: y.count)
+        dX = Arena(count: x.count)
+        scratch = Arena(count: conv.scratchCount)
+        fillUniform(params.base, count: params.count, seed: seed)
+        fillUniform(x.base, count: x.count, seed: seed + 1)
+        fillUniform(c.base, count: c.count, seed: seed + 2)
+    }
+}
