@@ -41,7 +41,7 @@ test: setup unit-test mpi-test
 
 unit-test:
 	swift build --build-tests
-	swift test --skip-build
+	OPENBLAS_NUM_THREADS=1 swift test --skip-build
 
 mpi-test: build
 	scripts/mpi-tests.sh $(BIN)

@@ -24,6 +24,12 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         var initialised: Int32 = 0
         MPI_Initialized(&initialised)
         if initialised == 0 {
+            // Without mpirun, Open MPI's singleton start forks a helper daemon; a fork while another thread holds a
+            // library lock (OpenBLAS's pre-fork handler joins its thread pool) can deadlock. A one-rank world needs
+            // no daemon: ask for the isolated singleton (a user's own setting wins).
+            if getenv("OMPI_COMM_WORLD_SIZE") == nil && getenv("PMIX_RANK") == nil {
+                setenv("OMPI_MCA_ess_singleton_isolated", "1", 0)
+            }
             let rc = MPI_Init(nil, nil)
             guard rc == MPI_SUCCESS else {
                 throw CollectiveError(call: "MPI_Init", code: Int(rc), message: "could not initialise MPI")
