@@ -25,7 +25,7 @@ public struct LossBenchmarkResult: Sendable {
 /// `sgemmGFLOPs` (measure it with `measureSgemmGFLOPs`). Allocates its buffers once, before timing; one untimed
 /// warm-up call. Also times the three gemms alone on the same shapes (`measuredGemmSeconds`).
 public func benchmarkLoss(rows: Int, embedDim: Int, classes: Int, kind: LossKind, tau: Float = 0.5,
-                          lambda: Float = 0.9, beta: Float = 1, repeats: Int = 5, sgemmGFLOPs: Double,
+                          lambda: Double = 0.9, beta: Float = 1, repeats: Int = 5, sgemmGFLOPs: Double,
                           maxAnchors: Int? = nil, seed: UInt64 = 0) -> LossBenchmarkResult {
     precondition(rows >= 2 && embedDim >= 1 && classes >= 1 && repeats >= 1,
                  "benchmarkLoss: rows \(rows), embedDim \(embedDim), classes \(classes), repeats \(repeats)")

@@ -7,9 +7,9 @@ import Tensor
 public struct LossValue: Sendable, Equatable {
     /// crossEntropyWeight·crossEntropy + contrastiveWeight·contrastive: the value whose gradient was written.
     public var total: Double
-    /// The unweighted cross-entropy term of the local rows (0 when no logits were given).
+    /// The unweighted cross-entropy term of the local rows (0, not computed, when its weight is 0 or no rows).
     public var crossEntropy: Double
-    /// The unweighted contrastive term of the local anchors (0 for `ce`).
+    /// The unweighted contrastive term of the local anchors (0, not computed, for `ce` or when its weight is 0).
     public var contrastive: Double
 
     public init(total: Double, crossEntropy: Double, contrastive: Double) {
@@ -52,21 +52,23 @@ public final class LossComputer<T: BLASScalar>: @unchecked Sendable {
     /// - localLogits, dLogits: (n, K) for the n = localLabels.count local rows; may be empty for `supcon`/`hscl`,
     ///   whose dLogits is zeroed (CE weight 0). A rank may own no rows (empty anchorRows and local buffers).
     /// - globalCount: N_global, the divisor of every term; tau, lambda, beta: temperature, blend weight,
-    ///   hard-negative exponent.
+    ///   hard-negative exponent. lambda is a Double so the weights 1 − λ and λ are formed before rounding to T.
     /// Returns the local terms (each Σ_local l_i / N_global); summed over ranks they give the global loss.
     @_specialize(exported: true, where T == Float)
     public func compute(kind: LossKind, gatheredEmbeddings: UnsafeBufferPointer<T>,
                         labels: UnsafeBufferPointer<Int32>, anchorRows: Range<Int>,
                         localLogits: UnsafeBufferPointer<T>, localLabels: UnsafeBufferPointer<Int32>,
-                        globalCount: Int, tau: T, lambda: T, beta: T,
+                        globalCount: Int, tau: T, lambda: Double, beta: T,
                         dEmbeddings: UnsafeMutableBufferPointer<T>,
                         dLogits: UnsafeMutableBufferPointer<T>) -> LossValue {
-        let ceWeight = kind.crossEntropyWeight(lambda: Double(lambda))
-        let conWeight = kind.contrastiveWeight(lambda: Double(lambda))
+        let ceWeight = kind.crossEntropyWeight(lambda: lambda)
+        let conWeight = kind.contrastiveWeight(lambda: lambda)
         var ce = 0.0, con = 0.0
 
+        // A term of weight 0 (λ = 0 or 1, pure kinds) is skipped: its gradient is exactly 0 and costs nothing.
         let n = localLabels.count
-        if n > 0 && localLogits.count > 0 {
+        if n > 0 && ceWeight > 0 {
+            precondition(localLogits.count > 0, "LossComputer: \(kind.rawValue) needs logits")
             precondition(localLogits.count == n * classes, "LossComputer: localLogits has \(localLogits.count) "
                          + "elements, expected \(n) rows × \(classes) classes")
             precondition(n * classes <= probs.count,
@@ -77,13 +79,11 @@ public final class LossComputer<T: BLASScalar>: @unchecked Sendable {
             crossEntropyBackward(probs: UnsafeBufferPointer(p), labels: localLabels, classes: classes,
                                  globalCount: globalCount, scale: T(ceWeight), dLogits: dLogits)
         } else {
-            // No local rows (an empty shard), or no head for a pure contrastive kind.
-            precondition(n == 0 || ceWeight == 0, "LossComputer: \(kind.rawValue) needs logits")
             dLogits.update(repeating: 0)
         }
 
-        if let loss = kind.contrastiveLoss(beta: Double(beta), placement: placement,
-                                           detachedWeights: detachedWeights) {
+        if conWeight > 0, let loss = kind.contrastiveLoss(beta: Double(beta), placement: placement,
+                                                          detachedWeights: detachedWeights) {
             con = contrastiveLoss(loss, embeddings: gatheredEmbeddings, labels: labels, anchorRows: anchorRows,
                                   globalCount: globalCount, tau: tau, scale: T(conWeight), workspace: workspace,
                                   dEmbeddings: dEmbeddings)

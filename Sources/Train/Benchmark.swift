@@ -58,7 +58,7 @@ public func runBenchmark<C: Communicator>(config: TrainConfig, comm: C, train: D
 
     let views = 2 * config.batchSize
     let modelFlops = 3 * Double(trainer.network.flopsPerSample)            // per view, forward + backward
-    let lossFlops = trainer.contrastive == nil ? 0 : 3 * 2 * Double(views) * Double(views) * Double(trainer.embedDim)
+    let lossFlops = trainer.contrastiveWeight == 0 ? 0 : 3 * 2 * Double(views) * Double(views) * Double(trainer.embedDim)
     let flopsPerImage = 2 * modelFlops + lossFlops / Double(config.batchSize)
     let myImages = Double(trainer.localRows / 2)
     let myFlops = Double(trainer.localRows) * modelFlops + lossFlops * Double(trainer.localRows) / Double(views)

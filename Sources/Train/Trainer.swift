@@ -56,8 +56,8 @@ public final class Trainer<C: Communicator> {
     public let totalSteps: Int
     let filler: BatchFiller
     let optimiser: Optimiser
-    let contrastive: ContrastiveLoss?
-    let ceWeight: Float, contrastiveWeight: Float
+    /// The weights of the CE and contrastive terms for this loss kind and λ.
+    let ceWeight: Double, contrastiveWeight: Double
 
     // Shapes.
     let embedDim: Int, classes: Int, imageSize: Int
@@ -72,9 +72,8 @@ public final class Trainer<C: Communicator> {
     let gathered: Arena
     let dGathered: Arena
     let dEmbeddings: Arena
-    let probs: Arena
     let dLogits: Arena
-    let workspace: ContrastiveWorkspace<Float>?
+    let lossComputer: LossComputer<Float>
     /// The (weighted CE, weighted contrastive) loss of this rank, summed over ranks in place.
     let reduced: Buffer<Double>
 
@@ -133,9 +132,8 @@ public final class Trainer<C: Communicator> {
             optimiser = .sgd(SGD(params: network.params, grads: network.grads, momentum: Float(config.momentum),
                                  weightDecay: Float(config.weightDecay)))
         }
-        contrastive = kind.contrastiveLoss(beta: config.beta)
-        ceWeight = Float(kind.crossEntropyWeight(lambda: config.lambda))
-        contrastiveWeight = Float(kind.contrastiveWeight(lambda: config.lambda))
+        ceWeight = kind.crossEntropyWeight(lambda: config.lambda)
+        contrastiveWeight = kind.contrastiveWeight(lambda: config.lambda)
 
         input = Arena(count: localRows * imageSize)
         localLabels = Buffer<Int32>(count: localRows)
@@ -143,10 +141,9 @@ public final class Trainer<C: Communicator> {
         gathered = Arena(count: globalRows * embedDim)
         dGathered = Arena(count: globalRows * embedDim)
         dEmbeddings = Arena(count: localRows * embedDim)
-        probs = Arena(count: localRows * classes)
         dLogits = Arena(count: localRows * classes)
-        workspace = contrastive == nil ? nil : ContrastiveWorkspace<Float>(rows: globalRows, embedDim: embedDim,
-                                                                           maxAnchors: localRows)
+        lossComputer = LossComputer<Float>(rows: globalRows, embedDim: embedDim, localRows: localRows,
+                                           classes: classes, maxAnchors: localRows)
         reduced = Buffer<Double>(count: 2)
     }
 
@@ -221,31 +218,22 @@ public final class Trainer<C: Communicator> {
                            into: gathered.storage, layout: embeddingLayout)
         try comm.allGather(send: UnsafeBufferPointer(localLabels.storage), into: globalLabels.storage, layout: rowLayout)
         times.allGather += lap(&t)
-        // 4. losses of this rank's anchors, each divided by the global row count.
-        var ce = 0.0, con = 0.0
-        let logits = UnsafeBufferPointer(start: network.logits, count: localRows * classes)
-        if ceWeight > 0 {
-            ce = crossEntropy(logits: logits, labels: UnsafeBufferPointer(localLabels.storage), classes: classes,
-                              globalCount: globalRows, probs: probs.storage)
-            crossEntropyBackward(probs: UnsafeBufferPointer(probs.storage), labels: UnsafeBufferPointer(localLabels.storage),
-                                 classes: classes, globalCount: globalRows, scale: ceWeight, dLogits: dLogits.storage)
-        } else {
-            dLogits.zero()
-        }
-        if let contrastive, let workspace, contrastiveWeight > 0 {
-            con = contrastiveLoss(contrastive, embeddings: UnsafeBufferPointer(gathered.storage),
-                                  labels: UnsafeBufferPointer(globalLabels.storage),
-                                  anchorRows: rowLayout.range(of: comm.rank), globalCount: globalRows,
-                                  tau: Float(config.tau), scale: contrastiveWeight, workspace: workspace,
-                                  dEmbeddings: dGathered.storage)
-            times.loss += lap(&t)
+        // 4. losses of this rank's anchors, each divided by the global row count (a term of weight 0 is skipped).
+        let value = lossComputer.compute(
+            kind: kind, gatheredEmbeddings: UnsafeBufferPointer(gathered.storage),
+            labels: UnsafeBufferPointer(globalLabels.storage), anchorRows: rowLayout.range(of: comm.rank),
+            localLogits: UnsafeBufferPointer(start: network.logits, count: localRows * classes),
+            localLabels: UnsafeBufferPointer(localLabels.storage), globalCount: globalRows, tau: Float(config.tau),
+            lambda: config.lambda, beta: Float(config.beta), dEmbeddings: dGathered.storage,
+            dLogits: dLogits.storage)
+        times.loss += lap(&t)
+        if contrastiveWeight > 0 {
             // 5. the backward of the all-gather: sum every rank's gradient of the gathered matrix, keep own rows.
             try comm.reduceScatterSum(send: UnsafeBufferPointer(dGathered.storage), into: dEmbeddings.storage,
                                       layout: embeddingLayout)
             times.reduceScatter += lap(&t)
         } else {
             dEmbeddings.zero()
-            times.loss += lap(&t)
         }
         // 6. backward into the (zeroed) gradient arena; 7. with overlap, each finished bucket of the arena is
         // all-reduced (non-blocking) while backward continues, in the same order on every rank.
@@ -270,8 +258,8 @@ public final class Trainer<C: Communicator> {
                 times.allReduce += lap(&t)
             }
         }
-        reduced[0] = Double(ceWeight) * ce
-        reduced[1] = Double(contrastiveWeight) * con
+        reduced[0] = ceWeight * value.crossEntropy
+        reduced[1] = contrastiveWeight * value.contrastive
         try comm.allReduceSum(reduced.storage)
         return (reduced[0], reduced[1])
     }

@@ -109,7 +109,7 @@ func rankStep<T: BLASScalar & CollectiveScalar>(_ c: some RankCollectives, layou
                             dZ.withUnsafeMutableBufferPointer { dzb in
                                 computer.compute(kind: kind, gatheredEmbeddings: xb, labels: lb, anchorRows: rows,
                                                  localLogits: zb, localLabels: llb, globalCount: n,
-                                                 tau: T(inputs.tau), lambda: T(inputs.lambda), beta: T(inputs.beta),
+                                                 tau: T(inputs.tau), lambda: inputs.lambda, beta: T(inputs.beta),
                                                  dEmbeddings: db, dLogits: dzb)
                             }
                         }

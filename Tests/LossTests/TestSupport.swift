@@ -134,7 +134,7 @@ func runBlend<T: BLASScalar>(_ kind: LossKind, x: [Double], labels: [Int32], dim
                         dz.withUnsafeMutableBufferPointer { dzb in
                             computer.compute(kind: kind, gatheredEmbeddings: xb, labels: lb, anchorRows: anchorRows,
                                              localLogits: zb, localLabels: llb, globalCount: globalCount ?? rows,
-                                             tau: T(tau), lambda: T(lambda), beta: T(beta),
+                                             tau: T(tau), lambda: lambda, beta: T(beta),
                                              dEmbeddings: dxb, dLogits: dzb)
                         }
                     }
