@@ -6,7 +6,9 @@
 //   DIR/summary.md                              mean ± std over seeds, pivot tables (rewritten after every run)
 //   DIR/*.png                                   plots by scripts/plot_study.py (after the last run)
 // Resuming: a run whose result.json holds the same settings is skipped. Rank 0 decides and broadcasts the list,
-// so every rank skips the same runs.
+// so every rank skips the same runs. A run without result.json that was cut short (killed, session over) continues
+// from its last checkpoint when that holds the same settings (`RunControl.resumeIfInterrupted`; use
+// --checkpoint-every-epochs for long runs); its record's seconds then count only the continued part.
 //
 // Lockstep: a run may fail only for reasons every rank sees alike: bad settings (checked before training), a
 // `TrainingError` (non-finite loss is a global value) or a `DataError` of the sampler (batch vs ranks or dataset
@@ -101,7 +103,9 @@ public func runStudy<C: Communicator>(grid: StudyGrid, base: TrainConfig, option
     if lead {
         try FileManager.default.createDirectory(atPath: dir + "/runs", withIntermediateDirectories: true)
         for i in 0..<total {
-            guard let record = loadRecord(path: dir + "/runs/" + names[i] + "/result.json") else { continue }
+            let recordPath = dir + "/runs/" + names[i] + "/result.json"
+            if !fileExists(recordPath) { done[i] = 2 }  // never finished: continue it if it was cut short
+            guard let record = loadRecord(path: recordPath) else { continue }
             let expected = resultSettings(configs[i] ?? (try? grid.config(i, base: base)) ?? base)
             if record.config == expected && (record.ok || !options.retryFailed) {
                 records[i] = record
@@ -110,7 +114,7 @@ public func runStudy<C: Communicator>(grid: StudyGrid, base: TrainConfig, option
         }
     }
     try comm.broadcast(bytes: &done, root: 0)
-    let skipped = done.reduce(0) { $0 + Int($1) }
+    let skipped = done.filter { $0 == 1 }.count
     if lead {
         let axes = grid.axes.map { "\($0.name) (\($0.values.count))" }.joined(separator: " × ")
         observer.progress("study: \(total) run(s) over \(axes), "
@@ -120,7 +124,7 @@ public func runStudy<C: Communicator>(grid: StudyGrid, base: TrainConfig, option
     var datasets = [String: (train: Dataset, test: Dataset)]()
     var ran = 0, failed = 0, spent = 0.0
     let toRun = total - skipped
-    for i in 0..<total where done[i] == 0 {
+    for i in 0..<total where done[i] != 1 {
         let label = grid.point(i).map { "\($0.name)=\($0.value)" }.joined(separator: " ")
         if lead {
             let eta = ran == 0 ? "?" : formatDuration(spent / Double(ran) * Double(toRun - ran))
@@ -145,8 +149,11 @@ public func runStudy<C: Communicator>(grid: StudyGrid, base: TrainConfig, option
             if failure == nil, let (train, test) = datasets[key] {
                 do {
                     if lead { try? FileManager.default.removeItem(atPath: config.out! + "/result.json") }
+                    let interrupted = done[i] == 2
+                    let control = RunControl(resume: interrupted ? config.out : nil, resumeIfInterrupted: interrupted)
                     summary = try runTraining(config: config, comm: comm, train: train, test: test,
-                                              observer: PrefixedObserver(observer, prefix: "[\(i + 1)/\(total)] "))
+                                              observer: PrefixedObserver(observer, prefix: "[\(i + 1)/\(total)] "),
+                                              control: control)
                 } catch let e as TrainingError {
                     failure = e.message
                 } catch let e as DataError {

@@ -41,11 +41,17 @@ public struct RunControl: Sendable, Equatable {
     public var failAtStep: Int? = nil
     /// The rank that throws at `failAtStep`.
     public var failRank = 0
+    /// With `resume`: continue only an interrupted run of exactly these settings (`resultSettings`), and otherwise
+    /// (no checkpoint, a checkpoint unreadable or different on some rank, other settings, or one `restore`
+    /// refuses) start afresh with a note instead of throwing. `dtrain study` uses this for a run cut short.
+    public var resumeIfInterrupted = false
 
-    public init(resume: String? = nil, failAtStep: Int? = nil, failRank: Int = 0) {
+    public init(resume: String? = nil, failAtStep: Int? = nil, failRank: Int = 0,
+                resumeIfInterrupted: Bool = false) {
         self.resume = resume
         self.failAtStep = failAtStep
         self.failRank = failRank
+        self.resumeIfInterrupted = resumeIfInterrupted
     }
 }
 
@@ -67,13 +73,34 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
     let evalProblems = config.evaluationProblems()
     guard evalProblems.isEmpty else { throw TrainingError(evalProblems.joined(separator: "; ")) }
     let finalModes = config.evaluations, epochModes = config.epochEvaluations
-    let trainer = try Trainer(config: config, comm: comm, train: train, test: test)
+    var trainer = try Trainer(config: config, comm: comm, train: train, test: test)
     let lead = comm.rank == 0
     var history: [UInt8] = []
+    var resumed = false
     if let resume = control.resume {
-        let checkpoint = try SafeTensors.read(path: checkpointPath(directory: resume))
-        try trainer.restore(from: checkpoint)
-        if lead { history = metricsHistory(directory: resume, checkpoint: checkpoint, observer: observer) }
+        if control.resumeIfInterrupted {
+            switch try interruptedCheckpoint(directory: resume, config: config, comm: comm) {
+            case .success(let checkpoint):
+                do {
+                    try trainer.restore(from: checkpoint)
+                    resumed = true
+                } catch {
+                    // Every rank read the same file (same CRC), so every rank refuses alike.
+                    if lead { observer.progress("dtrain: not resuming, starting afresh: \(error)") }
+                    trainer = try Trainer(config: config, comm: comm, train: train, test: test)
+                }
+                if resumed, lead {
+                    history = metricsHistory(directory: resume, checkpoint: checkpoint, observer: observer)
+                }
+            case .failure(let reason):
+                if lead, let note = reason.note { observer.progress("dtrain: not resuming, starting afresh: \(note)") }
+            }
+        } else {
+            let checkpoint = try SafeTensors.read(path: checkpointPath(directory: resume))
+            try trainer.restore(from: checkpoint)
+            resumed = true
+            if lead { history = metricsHistory(directory: resume, checkpoint: checkpoint, observer: observer) }
+        }
     }
     let firstStep = trainer.step
     var metricsFile: JSONLinesWriter?
@@ -89,7 +116,7 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
             + "model \(config.model) (\(trainer.network.parameterCount) parameters), \(comm.size) rank(s), "
             + "global batch \(config.batchSize) images = \(2 * config.batchSize) views, "
             + "\(trainer.totalSteps) steps (\(trainer.stepsPerEpoch)/epoch), lr \(config.baseLearningRate)")
-        if let resume = control.resume {
+        if resumed, let resume = control.resume {
             observer.progress("dtrain: resumed from \(checkpointPath(directory: resume)) at step \(firstStep) "
                               + "(epoch \(firstStep / trainer.stepsPerEpoch + 1))")
         }
@@ -168,6 +195,43 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
                       globalBatch: config.batchSize,
                       imagesPerS: Double((trainer.step - firstStep) * config.batchSize) / max(trainSeconds, 1e-9),
                       seconds: seconds)
+}
+
+/// Why `interruptedCheckpoint` found nothing to continue; `note` is nil when there simply was no checkpoint.
+struct NoInterruptedRun: Error {
+    var note: String?
+}
+
+/// The checkpoint of an interrupted run of exactly `config`'s settings in `directory`, read by every rank, or why
+/// there is none. Collective: the ranks agree (one all-gather of success, one of the CRC) so that either every
+/// rank gets the same file or none resumes.
+func interruptedCheckpoint<C: Communicator>(directory: String, config: TrainConfig, comm: C) throws
+    -> Result<SafeTensors, NoInterruptedRun> {
+    let path = checkpointPath(directory: directory)
+    var checkpoint: SafeTensors?
+    var problem: String?
+    if fileExists(path) {
+        do {
+            let file = try SafeTensors.read(path: path)
+            let saved = try savedConfig(of: file)
+            if resultSettings(saved) == resultSettings(config) {
+                checkpoint = file
+            } else {
+                problem = "\(path) was written with other settings"
+            }
+        } catch {
+            problem = "\(error)"
+        }
+    }
+    let crc = checkpoint.flatMap { UInt32($0.metadata[CheckpointKey.checksum] ?? "", radix: 16) } ?? 0
+    let found = try comm.allGather(value: Int32(checkpoint == nil ? 0 : 1))
+    let crcs = try comm.allGather(value: Int32(bitPattern: crc))
+    if let checkpoint, !found.contains(0), Set(crcs).count == 1 { return .success(checkpoint) }
+    if let problem { return .failure(NoInterruptedRun(note: problem)) }
+    if found.contains(1) {
+        return .failure(NoInterruptedRun(note: "the ranks do not all see the same checkpoint in \(directory)"))
+    }
+    return .failure(NoInterruptedRun(note: nil))
 }
 
 /// The first `metrics_bytes` bytes of `directory`/metrics.jsonl: what the run that wrote `checkpoint` had logged

@@ -31,7 +31,7 @@ struct StudyCommand: ParsableCommand {
     var noPlots = false
     @Option(help: "Path of the plotting script. (default: scripts/plot_study.py here or in the repository)")
     var plotScript: String?
-    @Option(help: "Python interpreter for the plots. (default: python3)")
+    @Option(help: "Python interpreter for the plots.")
     var python = "python3"
 
     @OptionGroup(title: "Data") var data: DataOptions

@@ -1,4 +1,5 @@
 import Collective
+import FileIO
 import Foundation
 import Testing
 @testable import Train
@@ -164,5 +165,48 @@ func csvRows(_ path: String) throws -> [[String: String]] {
         }[0]
         #expect(retried.ran == 7 && retried.skipped == 1 && retried.failed == 7)
         try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    /// A run cut short (here: a rank throws in epoch 2 of 3, after the epoch-1 checkpoint) continues from its
+    /// checkpoint when the study is run again, and ends exactly where the uninterrupted study does. A checkpoint that
+    /// cannot be used (corrupt) is noted and the run starts afresh, with the same result.
+    @Test func anInterruptedRunContinuesFromItsCheckpoint() throws {
+        var base = tinyBase()
+        base.epochs = 3
+        base.checkpointEveryEpochs = 1
+        let grid = try StudyGrid.parse("loss=clce,ce")
+        let referenceDir = freshDirectory("uninterrupted")
+        let (reference, _) = try study(grid, referenceDir, base: base)
+        #expect(reference.ran == 2 && reference.failed == 0)
+
+        let dir = freshDirectory("interrupted")
+        var first = try grid.config(0, base: base)
+        first.out = dir + "/runs/" + grid.runName(0)
+        let data = try loadDatasets(first)
+        #expect(throws: TrainingError.self) {
+            try LocalGroup.run(size: 2) { comm in
+                try runTraining(config: first, comm: comm, train: data.train, test: data.test,
+                                control: RunControl(failAtStep: 6, failRank: 1))  // 4 steps per epoch
+            }
+        }
+        #expect(fileExists(first.out! + "/checkpoint.safetensors"))
+        #expect(!fileExists(first.out! + "/result.json"))
+        let (resumed, observer) = try study(grid, dir, base: base)
+        #expect(resumed.ran == 2 && resumed.skipped == 0 && resumed.failed == 0)
+        #expect(observer.lines.contains { $0.contains("resumed from") && $0.contains("at step 4") })
+        #expect(resumed.records.map(\.summary?.finalLoss) == reference.records.map(\.summary?.finalLoss))
+        #expect(resumed.records.map(\.summary?.testAccuracy) == reference.records.map(\.summary?.testAccuracy))
+        #expect(resumed.records.map(\.summary?.steps) == [12, 12])
+
+        // A corrupt checkpoint: not resumed, started afresh, same result.
+        let corruptDir = freshDirectory("corrupt")
+        let runDir = corruptDir + "/runs/" + grid.runName(0)
+        try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
+        try writeFileAtomically(Array("not a checkpoint".utf8), to: runDir + "/checkpoint.safetensors")
+        let (fresh, freshObserver) = try study(grid, corruptDir, base: base)
+        #expect(freshObserver.lines.contains { $0.contains("not resuming, starting afresh") })
+        #expect(!freshObserver.lines.contains { $0.contains("resumed from") })
+        #expect(fresh.records.map(\.summary?.finalLoss) == reference.records.map(\.summary?.finalLoss))
+        for d in [referenceDir, dir, corruptDir] { try? FileManager.default.removeItem(atPath: d) }
     }
 }
