@@ -68,10 +68,13 @@ public struct StudyOutcome: Sendable {
     public var plotted: Bool
 }
 
-/// The settings that decide a run's result: everything but where and how verbosely it logs.
+/// The settings that decide a run's result: everything but where and how verbosely it logs, and how often it
+/// checkpoints and evaluates along the way.
 func resultSettings(_ c: TrainConfig) -> TrainConfig {
     var c = c
-    c.out = nil; c.quiet = false; c.logEvery = TrainConfig().logEvery; c.blasThreads = 1; c.debug = false
+    let d = TrainConfig()
+    c.out = nil; c.quiet = false; c.logEvery = d.logEvery; c.blasThreads = 1; c.debug = false
+    c.epochEval = d.epochEval; c.checkpointEvery = d.checkpointEvery; c.checkpointEveryEpochs = d.checkpointEveryEpochs
     return c
 }
 
@@ -107,7 +110,7 @@ public func runStudy<C: Communicator>(grid: StudyGrid, base: TrainConfig, option
             if !fileExists(recordPath) { done[i] = 2 }  // never finished: continue it if it was cut short
             guard let record = loadRecord(path: recordPath) else { continue }
             let expected = resultSettings(configs[i] ?? (try? grid.config(i, base: base)) ?? base)
-            if record.config == expected && (record.ok || !options.retryFailed) {
+            if resultSettings(record.config) == expected && (record.ok || !options.retryFailed) {
                 records[i] = record
                 done[i] = 1
             }

@@ -194,6 +194,7 @@ extension TrainConfig {
             eval = try TrainConfig.parseEvaluations(text.replacingOccurrences(of: "+", with: ","))
         case "knn-k": knnK = try int()
         case "probe-epochs": probeEpochs = try int()
+        case "epoch-eval": epochEval = try bool()
         default: throw ConfigError("unknown setting \"\(key)\"")
         }
     }

@@ -50,6 +50,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var knnK = 20
     /// Epochs of the linear probe's own training.
     public var probeEpochs = 10
+    /// Evaluate after every epoch (the cheap evaluations); false: only after the last. Does not change the run.
+    public var epochEval = true
     /// Reduce gradients in buckets started during backward (overlap), instead of one all-reduce after it.
     public var overlap = true
     /// Gradient elements per all-reduce bucket when overlapping.
@@ -66,7 +68,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case maxSteps = "max-steps", lr, weightDecay = "weight-decay", optimizer, momentum
         case warmupEpochs = "warmup-epochs", seed, trainLimit = "train-limit", testLimit = "test-limit", out
         case logEvery = "log-every", blasThreads = "blas-threads", quiet, debug, eval, knnK = "knn-k"
-        case probeEpochs = "probe-epochs", overlap, bucketSize = "bucket-size"
+        case probeEpochs = "probe-epochs", epochEval = "epoch-eval", overlap, bucketSize = "bucket-size"
         case checkpointEvery = "checkpoint-every", checkpointEveryEpochs = "checkpoint-every-epochs"
     }
 
@@ -91,7 +93,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         logEvery = try get(.logEvery, d.logEvery); blasThreads = try get(.blasThreads, d.blasThreads)
         quiet = try get(.quiet, d.quiet); debug = try get(.debug, d.debug)
         eval = try c.decodeIfPresent([EvalMode].self, forKey: .eval); knnK = try get(.knnK, d.knnK)
-        probeEpochs = try get(.probeEpochs, d.probeEpochs)
+        probeEpochs = try get(.probeEpochs, d.probeEpochs); epochEval = try get(.epochEval, d.epochEval)
         overlap = try get(.overlap, d.overlap); bucketSize = try get(.bucketSize, d.bucketSize)
         checkpointEvery = try get(.checkpointEvery, d.checkpointEvery)
         checkpointEveryEpochs = try get(.checkpointEveryEpochs, d.checkpointEveryEpochs)

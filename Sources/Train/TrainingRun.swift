@@ -60,7 +60,7 @@ public struct RunControl: Sendable, Equatable {
 /// `checkpointEveryEpochs`-th epoch and at the end of the run.
 ///
 /// After each epoch but the last, the cheap evaluations (`config.epochEvaluations`: head, or k-NN for a loss
-/// without CE) are logged; after the last, every requested evaluation (`config.evaluations`), the first giving
+/// without CE) are logged, unless `config.epochEval` is false; after the last, every requested evaluation (`config.evaluations`), the first giving
 /// `test_accuracy`. Throws `TrainingError` for problems every rank sees alike (bad settings, non-finite loss).
 ///
 /// With `control.resume` = R, every rank restores R/checkpoint.safetensors (see `Trainer.restore`) and training
@@ -158,7 +158,7 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
                 }
             }
         }
-        if endOfEpoch {
+        if endOfEpoch && (config.epochEval || step == trainer.totalSteps) {
             let e0 = monotonicSeconds()
             let modes = step == trainer.totalSteps ? finalModes : epochModes
             let accuracies = try trainer.evaluate(modes)

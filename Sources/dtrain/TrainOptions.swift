@@ -111,6 +111,9 @@ struct EvalOptions: ParsableArguments {
     var knnK: Int?
     @Option(help: "Epochs of the linear probe's own training on frozen embeddings. (default: 10)")
     var probeEpochs: Int?
+    @Flag(help: ArgumentHelp("Evaluate only after the last epoch, not after every one (saves the per-epoch k-NN "
+                             + "or head pass; the result is the same)."))
+    var noEpochEval = false
 
     func validate() throws {
         if let eval {
@@ -122,6 +125,7 @@ struct EvalOptions: ParsableArguments {
         if let eval { c.eval = try TrainConfig.parseEvaluations(eval) }
         if let knnK { c.knnK = knnK }
         if let probeEpochs { c.probeEpochs = probeEpochs }
+        if noEpochEval { c.epochEval = false }
     }
 }
 

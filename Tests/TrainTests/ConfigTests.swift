@@ -62,7 +62,9 @@ import Testing
         (#"[1, 2]"#, "a JSON object is expected"),
     ])
     func badConfigFilesAreClearErrors(text: String, expected: String) throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("dtrain-bad-\(getpid()).json").path
+        // One file per case: the cases of a parameterised test run in parallel.
+        let path = FileManager.default.temporaryDirectory
+            .appendingPathComponent("dtrain-bad-\(UUID().uuidString).json").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
         do {

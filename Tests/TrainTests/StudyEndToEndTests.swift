@@ -209,4 +209,28 @@ func csvRows(_ path: String) throws -> [[String: String]] {
         #expect(fresh.records.map(\.summary?.finalLoss) == reference.records.map(\.summary?.finalLoss))
         for d in [referenceDir, dir, corruptDir] { try? FileManager.default.removeItem(atPath: d) }
     }
+
+    /// `epoch-eval` false skips the per-epoch evaluations only: same final result, one evaluation line instead of
+    /// one per epoch, and a finished study counts as finished with either setting.
+    @Test func skippingPerEpochEvaluationKeepsTheResult() throws {
+        var base = tinyBase()
+        base.epochs = 3
+        var once = base
+        once.epochEval = false
+        let grid = try StudyGrid.parse("loss=supcon,clce")
+        let everyDir = freshDirectory("every-epoch"), onceDir = freshDirectory("last-epoch")
+        let (every, _) = try study(grid, everyDir, base: base)
+        let (last, _) = try study(grid, onceDir, base: once)
+        #expect(last.records.map(\.summary?.finalLoss) == every.records.map(\.summary?.finalLoss))
+        #expect(last.records.map(\.summary?.testAccuracy) == every.records.map(\.summary?.testAccuracy))
+        func evaluations(_ dir: String) throws -> Int {
+            try String(contentsOfFile: dir + "/runs/" + grid.runName(0) + "/metrics.jsonl", encoding: .utf8)
+                .split(separator: "\n").filter { $0.contains("\"test_accuracy\"") }.count
+        }
+        #expect(try evaluations(everyDir) == 3)
+        #expect(try evaluations(onceDir) == 1)
+        let (again, _) = try study(grid, everyDir, base: once)
+        #expect(again.ran == 0 && again.skipped == 2)
+        for d in [everyDir, onceDir] { try? FileManager.default.removeItem(atPath: d) }
+    }
 }
