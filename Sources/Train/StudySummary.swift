@@ -54,6 +54,13 @@ public func studySummaryMarkdown(_ records: [StudyRecord], grid: StudyGrid) -> S
             groups.append(StudyGroup(key: key, records: [r]))
         }
     }
+    // An axis's values in numeric order when they are all numbers (batch 64,256,32 → 32,64,256), else as given.
+    func sortedValues(_ axis: String) -> [String] {
+        let values = grid.axes.first { $0.name == axis }!.values
+        let numbers = values.compactMap(Double.init)
+        guard numbers.count == values.count else { return values }
+        return zip(numbers, values).sorted { $0.0 < $1.0 }.map(\.1)
+    }
     let fixed = grid.axes.filter { $0.values.count == 1 }.map { "\($0.name)=\($0.values[0])" }
     var md = "# Study summary\n\n"
     md += "\(records.count) of \(grid.count) run(s) recorded, \(records.filter(\.ok).count) ok, "
@@ -88,8 +95,7 @@ public func studySummaryMarkdown(_ records: [StudyRecord], grid: StudyGrid) -> S
         let colAxis = varying.contains("batch-size") && rowAxis != "batch-size" ? "batch-size"
             : varying.first { $0 != rowAxis }!
         let others = varying.filter { $0 != rowAxis && $0 != colAxis }
-        let rowValues = grid.axes.first { $0.name == rowAxis }!.values
-        let colValues = grid.axes.first { $0.name == colAxis }!.values
+        let rowValues = sortedValues(rowAxis), colValues = sortedValues(colAxis)
         var sections = [[String: String]]()
         for g in groups {
             let k = g.key.filter { others.contains($0.key) }
@@ -114,7 +120,7 @@ public func studySummaryMarkdown(_ records: [StudyRecord], grid: StudyGrid) -> S
         }
     } else if let axis = varying.first {
         md += "\n## By \(axis)\n\n" + markdownRow([axis, "accuracy"]) + markdownRow(["---", "---"])
-        for v in grid.axes.first(where: { $0.name == axis })!.values {
+        for v in sortedValues(axis) {
             md += markdownRow([v, groups.first { $0.key[axis] == v }?.cell() ?? "–"])
         }
     }

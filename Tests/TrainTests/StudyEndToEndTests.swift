@@ -74,7 +74,7 @@ func csvRows(_ path: String) throws -> [[String: String]] {
 
         // batch-scaling (seed and batch axes overridden to keep the test fast): loss × batch pivot, batch plot.
         let scalingDir = freshDirectory("scaling")
-        let scaling = try StudyGrid.make(preset: "batch-scaling", grid: "batch=8,16 seed=0")
+        let scaling = try StudyGrid.make(preset: "batch-scaling", grid: "batch=16,8 seed=0")
         let (outcome, observer) = try study(scaling, scalingDir, plots: plots)
         #expect(outcome.ran == 10 && outcome.skipped == 0 && outcome.failed == 0)
         let rows = try csvRows(scalingDir + "/results.csv")
@@ -91,7 +91,7 @@ func csvRows(_ path: String) throws -> [[String: String]] {
         }
         let md = try String(contentsOfFile: scalingDir + "/summary.md", encoding: .utf8)
         #expect(md.contains("## loss × batch-size"))
-        #expect(md.contains("| loss \\ batch-size | 8 | 16 |"))
+        #expect(md.contains("| loss \\ batch-size | 8 | 16 |"), "pivot columns in numeric order")
         #expect(md.contains("| supcon | ") && md.contains("(linear-probe)") && md.contains("(head)"))
         // One seed per cell here: a value with no spread, never a "± 0.00" that was not measured.
         #expect(!md.contains("±  ") && !md.contains("± 0.00 ("), "single-run cells must not claim a spread")
