@@ -16,7 +16,9 @@ from collections import OrderedDict
 
 MISSING_MATPLOTLIB = 3
 # Columns of results.csv that describe a run's settings (everything between `status` and `test_accuracy`).
-IGNORED = {"seed", "lr"}
+# `eval` follows from the loss (a run without CE is scored by the linear probe): it does not split a line, and the
+# points scored differently from the rest of their line are labelled instead.
+IGNORED = {"seed", "lr", "eval"}
 
 
 def load(path):
@@ -51,9 +53,19 @@ def plot_against(rows, params, x_name, out_path, log2, plt):
         xs = sorted(points)
         stats = [mean_std([a for a, _ in points[x]]) for x in xs]
         evals = sorted({e for x in xs for _, e in points[x]})
-        label = ", ".join(v if p == "loss" else f"{p}={v}" for p, v in key) or "runs"
+        losses = {r["loss"] for r in ok}
+        label = ", ".join(v if p == "loss" else f"{p}={v}" for p, v in key) or (losses.pop() if len(losses) == 1
+                                                                                 else "runs")
         label += f" ({'/'.join(evals)})"
         ax.errorbar(xs, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o", capsize=3, label=label)
+        if len(evals) > 1:
+            counts = {e: sum(e2 == e for x in xs for _, e2 in points[x]) for e in evals}
+            usual = max(evals, key=lambda e: counts[e])
+            for x, (m, _) in zip(xs, stats):
+                odd = sorted({e for _, e in points[x]} - {usual})
+                if odd:
+                    ax.annotate("/".join(odd), (x, m), textcoords="offset points", xytext=(-6, 8), ha="right",
+                                fontsize=8)
     if log2:
         ax.set_xscale("log", base=2)
         xs = sorted({x for pts in lines.values() for x in pts})

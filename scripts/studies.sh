@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The studies published in docs/RESULTS.md (issue 5), one rank each, resumable: run it again with the same
+# folder and finished runs are skipped, a run cut short continues from its last epoch checkpoint.
+#
+#   scripts/studies.sh [mlp-grid|lambda|cnn|publish|all]...   (default: all)
+#
+#   mlp-grid  MLP: ce, supcon, ce+supcon, clce, clce-no-hnm × batch 32…1024 × seeds 0–2, 15 epochs (75 runs,
+#             about 1.5–3.5 min each on an idle core)
+#   lambda    MLP: CLCE λ sweep at batch 64, seed 0 (7 runs)
+#   cnn       CNN: ce and clce at batch 256 and 64, seed 0, 15 epochs (4 runs, about 1.3 h each on one core)
+#   publish   copy each study's results.csv, summary.md and plots into docs/results/
+#
+# Environment: RUNS (default runs), DTRAIN (default .build/release/dtrain), MPIRUN (default: none, one rank;
+# e.g. MPIRUN="scripts/mpirun.sh -n 2" to give each run two ranks). Two of these commands can run side by
+# side on a 2-core machine (e.g. `scripts/studies.sh mlp-grid &  scripts/studies.sh cnn`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-runs}
+DTRAIN=${DTRAIN:-.build/release/dtrain}
+read -r -a launcher <<< "${MPIRUN:-}"
+export OPENBLAS_NUM_THREADS=1
+[ -x "$DTRAIN" ] || { echo "studies.sh: $DTRAIN not found; run 'swift build -c release' first" >&2; exit 2; }
+
+# Flags shared by every study: per-epoch checkpoints (resumable mid-run), no per-epoch evaluation (the final one
+# still runs; neither changes a run's result).
+common=(--epochs 15 --quiet --no-epoch-eval --checkpoint-every-epochs 1)
+
+study() { "${launcher[@]}" "$DTRAIN" study "$@" "${common[@]}"; }
+
+mlp_grid() {
+    study --grid "seed=0,1,2 batch-size=32,64,128,256,1024 loss=ce,supcon,ce+supcon,clce,clce-no-hnm" \
+        --model mlp --out "$RUNS/mlp-grid"
+}
+lambda() {
+    study --preset lambda-sweep --grid "seed=0" --model mlp --out "$RUNS/mlp-lambda-sweep"
+}
+cnn() {
+    study --grid "batch-size=256,64 loss=ce,clce" --model cnn --seed 0 --out "$RUNS/cnn-grid"
+}
+publish() {
+    for name in mlp-grid mlp-lambda-sweep cnn-grid; do
+        local dir="$RUNS/$name"
+        [ -f "$dir/results.csv" ] || { echo "studies.sh: $dir has no results yet; skipped"; continue; }
+        cp "$dir/results.csv" "docs/results/$name.csv"
+        cp "$dir/summary.md" "docs/results/$name-summary.md"
+        for png in "$dir"/*.png; do
+            [ -f "$png" ] && cp "$png" "docs/results/$name-$(basename "$png")"
+        done
+        echo "studies.sh: published $dir to docs/results/$name*"
+    done
+}
+
+[ $# -gt 0 ] || set -- all
+for what in "$@"; do
+    case "$what" in
+        mlp-grid) mlp_grid ;;
+        lambda) lambda ;;
+        cnn) cnn ;;
+        publish) publish ;;
+        all) mlp_grid; lambda; cnn; publish ;;
+        *) echo "studies.sh: unknown study '$what' (mlp-grid, lambda, cnn, publish, all)" >&2; exit 2 ;;
+    esac
+done
