@@ -6,7 +6,7 @@ DEMO_ARGS ?= train --model mlp --loss clce --epochs 1 --out runs/demo
 BIN := .build/release/dtrain
 MPIRUN := scripts/mpirun.sh
 
-.PHONY: setup build demo doctor test unit-test mpi-test bench fuzz clean plot-deps
+.PHONY: setup build demo doctor test unit-test mpi-test bench fuzz clean plot-deps studies
 
 ## setup: install the system packages (OpenMPI, OpenBLAS, Fashion-MNIST) when missing; needs root or sudo.
 setup:
@@ -54,6 +54,13 @@ fuzz:
 ## plot-deps: install matplotlib (PyPI) for the plots of `dtrain study` (scripts/plot_study.py).
 plot-deps:
 	python3 -m pip install matplotlib
+
+## studies: the published studies of docs/RESULTS.md (hours; resumable), then copy them into docs/results/.
+## STUDIES to choose (mlp-grid lambda cnn publish), RUNS for the folder (default runs).
+STUDIES ?= all
+studies: setup build
+	@python3 -c "import matplotlib" 2>/dev/null || $(MAKE) plot-deps
+	scripts/studies.sh $(STUDIES)
 
 clean:
 	rm -rf .build
