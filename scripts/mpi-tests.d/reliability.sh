@@ -148,3 +148,32 @@ p = sys.argv[1]; b = bytearray(open(p, "rb").read()); b[-50] ^= 0x01; open(p, "w
 PY
 expect_resume_failure "one flipped bit in the checkpoint" "checksum mismatch" --resume "$REL/bad" --max-steps 40
 expect_resume_failure "no checkpoint in the folder" "no such file" --resume "$REL/nowhere"
+
+echo "== reliability: a study whose job is killed mid-run continues that run from its checkpoint"
+# Two runs of 400 steps (about 2 s each); the job is killed (one rank, SIGKILL) after the first run's first
+# checkpoint. Run again, the study continues the cut run and ends exactly where an uninterrupted study does.
+STUDY_ARGS=(--dataset synthetic --train-limit 400 --test-limit 100 --model mlp --batch-size 20 --quiet --lr 0.1
+            --epochs 20 --max-steps 400 --checkpoint-every 40 --no-plots --grid "seed=0,1")
+timeout 300 $MPIRUN -n 2 "$BIN" study "${STUDY_ARGS[@]}" --out "$REL/study-full" >"$REL/study-full.out" 2>&1 \
+    || { fail "uninterrupted study"; tail -5 "$REL/study-full.out"; }
+timeout 300 $MPIRUN -n 2 "$BIN" study "${STUDY_ARGS[@]}" --out "$REL/study-cut" >"$REL/study-cut.out" 2>&1 &
+job=$!
+for _ in $(seq 1 600); do [ -e "$REL/study-cut/runs/seed=0/checkpoint.safetensors" ] && break; sleep 0.05; done
+victim=""
+for p in $(rel_pids "$REL/study-cut"); do
+    tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1" && victim=$p
+done
+[ -n "$victim" ] && kill -9 "$victim"
+wait "$job"
+cut_step=$(checkpoint_step "$REL/study-cut/runs/seed=0")
+if [ -n "$victim" ] && [ ! -e "$REL/study-cut/runs/seed=0/result.json" ] && no_leftovers "$REL/study-cut"; then
+    if timeout 300 $MPIRUN -n 2 "$BIN" study "${STUDY_ARGS[@]}" --out "$REL/study-cut" >"$REL/study-again.out" 2>&1 \
+       && grep -q "resumed from .* at step $cut_step" "$REL/study-again.out" \
+       && d=$(same_metrics "$REL/study-full/runs/seed=0/metrics.jsonl" "$REL/study-cut/runs/seed=0/metrics.jsonl" 0) \
+       && cmp -s <(cut -d, -f1-2,24-30 "$REL/study-full/results.csv") <(cut -d, -f1-2,24-30 "$REL/study-cut/results.csv")
+    then
+        ok "study killed in its first run (checkpoint step $cut_step): continued there, metrics identical ($d)"
+    else fail "study continued after kill -9"; tail -5 "$REL/study-again.out"; fi
+else
+    fail "study kill -9: victim '$victim', cut step '$cut_step', the run finished or processes left"
+fi
