@@ -8,7 +8,8 @@
 #             about 1.5–3.5 min each on an idle core)
 #   lambda    MLP: CLCE λ sweep at batch 64, seed 0 (7 runs)
 #   cnn       CNN: ce and clce at batch 256 and 64, seed 0, 15 epochs (4 runs, about 1.3 h each on one core)
-#   publish   copy each study's results.csv, summary.md and plots into docs/results/
+#   publish   copy each study's results.csv, summary.md and plots into docs/results/, with CLCE's paired
+#             differences against the other losses (scripts/compare_losses.py)
 #
 # Environment: RUNS (default runs), DTRAIN (default .build/release/dtrain), MPIRUN (default: none, one rank;
 # e.g. MPIRUN="scripts/mpirun.sh -n 2" to give each run two ranks). Two of these commands can run side by
@@ -43,6 +44,8 @@ publish() {
         [ -f "$dir/results.csv" ] || { echo "studies.sh: $dir has no results yet; skipped"; continue; }
         cp "$dir/results.csv" "docs/results/$name.csv"
         cp "$dir/summary.md" "docs/results/$name-summary.md"
+        python3 scripts/compare_losses.py "$dir" > "docs/results/$name-clce-vs-baselines.md" 2>/dev/null || true
+        [ -s "docs/results/$name-clce-vs-baselines.md" ] || rm -f "docs/results/$name-clce-vs-baselines.md"
         for png in "$dir"/*.png; do
             [ -f "$png" ] && cp "$png" "docs/results/$name-$(basename "$png")"
         done
