@@ -98,6 +98,21 @@ func csvRows(_ path: String) throws -> [[String: String]] {
         #expect(observer.lines.contains { $0.hasPrefix("[study 10/10") })
         if plots { #expect(FileManager.default.fileExists(atPath: scalingDir + "/accuracy_vs_batch.png")) }
         #expect(outcome.plotted == plots)
+        // scripts/compare_losses.py: CLCE minus each baseline per batch size, paired by seed.
+        let compare = Process()
+        compare.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        compare.arguments = ["python3", Self.script.replacingOccurrences(of: "plot_study.py", with: "compare_losses.py"),
+                             scalingDir]
+        let pipe = Pipe()
+        compare.standardOutput = pipe
+        try compare.run()
+        let table = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        compare.waitUntilExit()
+        #expect(compare.terminationStatus == 0)
+        #expect(table.contains("| clce − baseline (points) | batch-size 8 | batch-size 16 |"), "\(table)")
+        for baseline in ["ce (head)", "supcon (linear-probe)", "ce+supcon (head)", "clce-no-hnm (head)"] {
+            #expect(table.contains("| \(baseline) | "), "row \(baseline)")
+        }
 
         // lambda-sweep: λ = 1 trains no head and is scored by the linear probe; λ plot.
         let sweepDir = freshDirectory("sweep")
