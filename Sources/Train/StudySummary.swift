@@ -22,15 +22,16 @@ struct StudyGroup {
     var ok: [StudyRecord] { records.filter(\.ok) }
 
     /// Accuracy of evaluation `mode` (nil: each run's first evaluation) as "85.12 ± 0.31 (head)" ("85.12 (head)" for
-    /// a single run), with the count
-    /// when some runs failed, or "failed".
-    func cell(_ mode: String? = nil) -> String {
+    /// a single run), noting how many runs succeeded when some failed and how many were run when fewer than the
+    /// grid's `expected` seeds have finished (a study still running); "failed" when none succeeded.
+    func cell(_ mode: String? = nil, expected: Int) -> String {
         let runs = ok.filter { r in mode == nil || r.summary?.accuracies[mode!] != nil }
         guard !runs.isEmpty else { return records.allSatisfy(\.ok) ? "–" : "failed" }
         let values = runs.map { r in 100 * (mode.map { r.summary!.accuracies[$0]! } ?? r.summary!.testAccuracy) }
         let (m, s) = meanAndStd(values)
         let evals = Set(runs.map { mode ?? $0.summary!.eval }).sorted().joined(separator: "/")
-        let count = runs.count == records.count ? "" : ", \(runs.count)/\(records.count) ok"
+        var count = runs.count == records.count ? "" : ", \(runs.count)/\(records.count) ok"
+        if records.count < expected { count += ", \(records.count) of \(expected) seeds run" }
         // One run has no spread to report: print its value alone rather than a "± 0.00" nobody measured.
         if values.count == 1 { return String(format: "%.2f (%@%@)", m, evals, count) }
         return String(format: "%.2f ± %.2f (%@%@)", m, s, evals, count)
@@ -83,8 +84,9 @@ public func studySummaryMarkdown(_ records: [StudyRecord], grid: StudyGrid) -> S
     let header = varying + ["runs", "accuracy"] + modes.map { "acc. \($0)" } + ["final loss", "images/s", "s/run"]
     md += markdownRow(header) + markdownRow(header.map { _ in "---" })
     for g in groups {
-        md += markdownRow(varying.map { g.key[$0]! } + ["\(g.ok.count)/\(g.records.count)", g.cell()]
-                          + modes.map { g.cell($0) }
+        md += markdownRow(varying.map { g.key[$0]! }
+                          + ["\(g.ok.count)/\(g.records.count)", g.cell(expected: seeds)]
+                          + modes.map { g.cell($0, expected: seeds) }
                           + [g.mean(\.finalLoss, format: "%.4f"), g.mean(\.imagesPerS, format: "%.0f"),
                              String(format: "%.1f", meanAndStd(g.records.map(\.seconds)).mean)])
     }
@@ -113,7 +115,7 @@ public func studySummaryMarkdown(_ records: [StudyRecord], grid: StudyGrid) -> S
                     var key = section
                     key[rowAxis] = rv
                     key[colAxis] = cv
-                    return groups.first { $0.key == key }?.cell() ?? "–"
+                    return groups.first { $0.key == key }?.cell(expected: seeds) ?? "–"
                 }
                 md += markdownRow([rv] + cells)
             }
@@ -121,7 +123,7 @@ public func studySummaryMarkdown(_ records: [StudyRecord], grid: StudyGrid) -> S
     } else if let axis = varying.first {
         md += "\n## By \(axis)\n\n" + markdownRow([axis, "accuracy"]) + markdownRow(["---", "---"])
         for v in sortedValues(axis) {
-            md += markdownRow([v, groups.first { $0.key[axis] == v }?.cell() ?? "–"])
+            md += markdownRow([v, groups.first { $0.key[axis] == v }?.cell(expected: seeds) ?? "–"])
         }
     }
 

@@ -135,6 +135,10 @@ func csvRows(_ path: String) throws -> [[String: String]] {
         let ablationMd = try String(contentsOfFile: ablationDir + "/summary.md", encoding: .utf8)
         #expect(ablationMd.contains("mean ± sample std over 3 seed(s)"))
         #expect(ablationMd.contains("| clce-no-hnm | 3/3 |"))
+        // While a study is still running (seed 2 not yet done), cells say how many seeds they hold.
+        let partial = studySummaryMarkdown(first.records.filter { $0.config.seed < 2 }, grid: ablation)
+        #expect(partial.contains("| clce | 2/2 | ") && partial.contains("(head, 2 of 3 seeds run)"), "\(partial)")
+        #expect(!ablationMd.contains("seeds run"))
         let (second, secondObserver) = try study(ablation, ablationDir)
         #expect(second.ran == 0 && second.skipped == 9)
         #expect(second.records == first.records)
