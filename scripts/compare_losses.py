@@ -11,10 +11,13 @@ as the mean over the seeds both ran ± one sample standard deviation of the per-
 
 Every accuracy is the run's test_accuracy, with its evaluation (head, linear-probe, knn) named in the table.
 """
-import csv
 import math
+import os
 import sys
 from collections import defaultdict
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from plot_study import load, mean_std  # noqa: E402  (results.csv reader and statistics shared with the plots)
 
 SINGLE_SEED_NOISE = 0.3
 
@@ -29,13 +32,11 @@ def main(argv):
     if len(args) != 1:
         print(__doc__, file=sys.stderr)
         return 2
-    with open(f"{args[0]}/results.csv", newline="") as f:
-        rows = [r for r in csv.DictReader(f) if r["status"] == "ok" and r["test_accuracy"]]
+    rows, params = load(os.path.join(args[0], "results.csv"))
+    rows = [r for r in rows if r["status"] == "ok" and r["test_accuracy"]]
     if not rows:
         print("compare_losses: no finished runs", file=sys.stderr)
         return 2
-    header = list(rows[0].keys())
-    params = header[header.index("status") + 1: header.index("test_accuracy")]
     others = [p for p in params if p not in ("loss", "seed", "lr", "eval") and len({r[p] for r in rows}) > 1]
 
     def number_or_text(v):
@@ -71,12 +72,11 @@ def main(argv):
             if not d:
                 cells.append("–")
                 continue
-            m = sum(d) / len(d)
+            m, sd = mean_std(d)
             if len(d) == 1:
                 verdict = "tie" if abs(m) < SINGLE_SEED_NOISE else ("win" if m > 0 else "lose") + " (1 seed)"
                 cells.append(f"{m:+.2f} {verdict}")
                 continue
-            sd = math.sqrt(sum((x - m) ** 2 for x in d) / (len(d) - 1))
             se = sd / math.sqrt(len(d))
             verdict = "win" if m - 2 * se > 0 else "lose" if m + 2 * se < 0 else "tie"
             cells.append(f"{m:+.2f} ± {sd:.2f} {verdict}")

@@ -192,6 +192,10 @@ public struct SafeTensors: Sendable {
         self.metadata = metadata
     }
 
+    /// The checksum recorded in the metadata (`CheckpointKey.checksum`), nil when absent; `read` has already
+    /// checked it against the contents.
+    public var recordedChecksum: UInt32? { metadata[CheckpointKey.checksum].flatMap { UInt32($0, radix: 16) } }
+
     /// The tensor called `name`, if any.
     public subscript(name: String) -> TensorData? { tensors[name] }
 

@@ -73,7 +73,7 @@ public struct StudyOutcome: Sendable {
 func resultSettings(_ c: TrainConfig) -> TrainConfig {
     var c = c
     let d = TrainConfig()
-    c.out = nil; c.quiet = false; c.logEvery = d.logEvery; c.blasThreads = 1; c.debug = false
+    c.out = nil; c.quiet = false; c.logEvery = d.logEvery; c.blasThreads = d.blasThreads; c.debug = d.debug
     c.epochEval = d.epochEval; c.checkpointEvery = d.checkpointEvery; c.checkpointEveryEpochs = d.checkpointEveryEpochs
     return c
 }

@@ -216,7 +216,7 @@ extension Trainer {
         step = savedStep
 
         // A cluster without a shared folder could hand ranks different files: they must agree.
-        let crc = UInt32(checkpoint.metadata[CheckpointKey.checksum] ?? "", radix: 16) ?? 0
+        let crc = checkpoint.recordedChecksum ?? 0
         let crcs = try comm.allGather(value: Int32(bitPattern: crc))
         guard Set(crcs).count == 1 else {
             let list = crcs.map { String(UInt32(bitPattern: $0), radix: 16) }.joined(separator: ", ")

@@ -60,8 +60,9 @@ public struct RunControl: Sendable, Equatable {
 /// `checkpointEveryEpochs`-th epoch and at the end of the run.
 ///
 /// After each epoch but the last, the cheap evaluations (`config.epochEvaluations`: head, or k-NN for a loss
-/// without CE) are logged, unless `config.epochEval` is false; after the last, every requested evaluation (`config.evaluations`), the first giving
-/// `test_accuracy`. Throws `TrainingError` for problems every rank sees alike (bad settings, non-finite loss).
+/// without CE) are logged, unless `config.epochEval` is false; after the last, every requested evaluation
+/// (`config.evaluations`), the first giving `test_accuracy`. Throws `TrainingError` for problems every rank sees
+/// alike (bad settings, non-finite loss).
 ///
 /// With `control.resume` = R, every rank restores R/checkpoint.safetensors (see `Trainer.restore`) and training
 /// continues at the saved step: same per-step values, bit for bit, as the uninterrupted run with the same rank
@@ -78,28 +79,26 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
     var history: [UInt8] = []
     var resumed = false
     if let resume = control.resume {
+        var checkpoint: SafeTensors?
         if control.resumeIfInterrupted {
             switch try interruptedCheckpoint(directory: resume, config: config, comm: comm) {
-            case .success(let checkpoint):
-                do {
-                    try trainer.restore(from: checkpoint)
-                    resumed = true
-                } catch {
-                    // Every rank read the same file (same CRC), so every rank refuses alike.
-                    if lead { observer.progress("dtrain: not resuming, starting afresh: \(error)") }
-                    trainer = try Trainer(config: config, comm: comm, train: train, test: test)
-                }
-                if resumed, lead {
-                    history = metricsHistory(directory: resume, checkpoint: checkpoint, observer: observer)
-                }
+            case .success(let found): checkpoint = found
             case .failure(let reason):
                 if lead, let note = reason.note { observer.progress("dtrain: not resuming, starting afresh: \(note)") }
             }
         } else {
-            let checkpoint = try SafeTensors.read(path: checkpointPath(directory: resume))
-            try trainer.restore(from: checkpoint)
-            resumed = true
-            if lead { history = metricsHistory(directory: resume, checkpoint: checkpoint, observer: observer) }
+            checkpoint = try SafeTensors.read(path: checkpointPath(directory: resume))
+        }
+        if let checkpoint {
+            do {
+                try trainer.restore(from: checkpoint)
+                resumed = true
+            } catch where control.resumeIfInterrupted {
+                // Every rank read the same file (same CRC), so every rank refuses alike.
+                if lead { observer.progress("dtrain: not resuming, starting afresh: \(error)") }
+                trainer = try Trainer(config: config, comm: comm, train: train, test: test)
+            }
+            if resumed, lead { history = metricsHistory(directory: resume, checkpoint: checkpoint, observer: observer) }
         }
     }
     let firstStep = trainer.step
@@ -223,7 +222,7 @@ func interruptedCheckpoint<C: Communicator>(directory: String, config: TrainConf
             problem = "\(error)"
         }
     }
-    let crc = checkpoint.flatMap { UInt32($0.metadata[CheckpointKey.checksum] ?? "", radix: 16) } ?? 0
+    let crc = checkpoint?.recordedChecksum ?? 0
     let found = try comm.allGather(value: Int32(checkpoint == nil ? 0 : 1))
     let crcs = try comm.allGather(value: Int32(bitPattern: crc))
     if let checkpoint, !found.contains(0), Set(crcs).count == 1 { return .success(checkpoint) }
