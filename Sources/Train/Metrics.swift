@@ -47,10 +47,19 @@ public struct RunSummary: Codable, Sendable, Equatable {
     public var globalBatch: Int
     public var imagesPerS: Double
     public var seconds: Double
+    /// The step this run continued from (a resumed run: `imagesPerS` and `seconds` cover only the steps after it);
+    /// nil for a run trained from step 0.
+    public var resumedAtStep: Int?
 
     enum CodingKeys: String, CodingKey {
         case event, testAccuracy = "test_accuracy", eval, accuracies, finalLoss = "final_loss", epochs, steps, ranks
-        case globalBatch = "global_batch", imagesPerS = "images_per_s", seconds
+        case globalBatch = "global_batch", imagesPerS = "images_per_s", seconds, resumedAtStep = "resumed_at_step"
+    }
+
+    /// The part of the run's steps trained by this process (1 unless it was resumed).
+    public var shareRunNow: Double {
+        guard let from = resumedAtStep, steps > 0 else { return 1 }
+        return Double(max(steps - from, 0)) / Double(steps)
     }
 }
 

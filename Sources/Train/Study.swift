@@ -125,12 +125,13 @@ public func runStudy<C: Communicator>(grid: StudyGrid, base: TrainConfig, option
     }
 
     var datasets = [String: (train: Dataset, test: Dataset)]()
-    var ran = 0, failed = 0, spent = 0.0
+    // ETA: the seconds spent per full run's worth of steps (a resumed run counts for the part it trained now).
+    var ran = 0, failed = 0, spent = 0.0, runsWorth = 0.0
     let toRun = total - skipped
     for i in 0..<total where done[i] != 1 {
         let label = grid.point(i).map { "\($0.name)=\($0.value)" }.joined(separator: " ")
         if lead {
-            let eta = ran == 0 ? "?" : formatDuration(spent / Double(ran) * Double(toRun - ran))
+            let eta = runsWorth <= 0 ? "?" : formatDuration(spent / runsWorth * Double(toRun - ran))
             observer.progress("[study \(i + 1)/\(total) | \(ran)/\(toRun) run now, \(failed) failed | ETA \(eta)] "
                               + label)
         }
@@ -172,6 +173,7 @@ public func runStudy<C: Communicator>(grid: StudyGrid, base: TrainConfig, option
         }
         let seconds = monotonicSeconds() - start
         spent += seconds
+        runsWorth += summary?.shareRunNow ?? 1
         ran += 1
         if failure != nil { failed += 1 }
         let parameters = Dictionary(uniqueKeysWithValues: grid.point(i).map { ($0.name, $0.value) })
@@ -236,7 +238,7 @@ func writeStudyFiles(records: [StudyRecord?], grid: StudyGrid, directory: String
 
 /// Columns of results.csv after the run name, status and the config keys (see `TrainConfig.parameterColumns`).
 public let resultColumns = ["test_accuracy", "test_eval", "acc_head", "acc_linear_probe", "acc_knn", "final_loss",
-                            "steps", "ranks", "seconds", "images_per_s", "failure"]
+                            "steps", "ranks", "seconds", "images_per_s", "resumed_at_step", "failure"]
 
 /// results.csv: a header and one row per record: `run`, `status`, every setting, then `resultColumns`.
 public func resultsCSV(_ records: [StudyRecord]) -> String {
@@ -249,7 +251,7 @@ public func resultsCSV(_ records: [StudyRecord]) -> String {
         row += [number(s?.testAccuracy), s?.eval ?? "", number(s?.accuracies["head"]),
                 number(s?.accuracies["linear-probe"]), number(s?.accuracies["knn"]), number(s?.finalLoss),
                 s.map { "\($0.steps)" } ?? "", s.map { "\($0.ranks)" } ?? "", String(format: "%.2f", r.seconds),
-                number(s?.imagesPerS), r.failure ?? ""]
+                number(s?.imagesPerS), s?.resumedAtStep.map { "\($0)" } ?? "", r.failure ?? ""]
         lines.append(row.map(csvField).joined(separator: ","))
     }
     return lines.joined(separator: "\n") + "\n"

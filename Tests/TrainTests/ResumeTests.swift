@@ -138,7 +138,7 @@ private func interruptedAndResumed(_ config: TrainConfig, ranks: Int, resumeRank
 
         config.maxSteps = 6
         let summary = try train(config, ranks: 2, control: RunControl(resume: dir))
-        #expect(summary.steps == 6)
+        #expect(summary.steps == 6 && summary.resumedAtStep == 4 && summary.shareRunNow == 2.0 / 6)
         let steps = try metricLines(dir).compactMap { $0["step"].flatMap(Int.init) }
         #expect(steps == Array(1...6), "steps logged: \(steps)")
     }

@@ -81,7 +81,7 @@ func csvRows(_ path: String) throws -> [[String: String]] {
         #expect(rows.count == 10)
         let header = try String(contentsOfFile: scalingDir + "/results.csv", encoding: .utf8).prefix { $0 != "\n" }
         for column in ["run", "status", "loss", "batch-size", "seed", "lambda", "lr", "eval", "test_accuracy",
-                       "test_eval", "final_loss", "seconds", "images_per_s", "failure"] {
+                       "test_eval", "final_loss", "seconds", "images_per_s", "resumed_at_step", "failure"] {
             #expect(header.split(separator: ",").contains(Substring(column)), "column \(column)")
         }
         for row in rows {
@@ -216,6 +216,9 @@ func csvRows(_ path: String) throws -> [[String: String]] {
         #expect(resumed.records.map(\.summary?.finalLoss) == reference.records.map(\.summary?.finalLoss))
         #expect(resumed.records.map(\.summary?.testAccuracy) == reference.records.map(\.summary?.testAccuracy))
         #expect(resumed.records.map(\.summary?.steps) == [12, 12])
+        #expect(resumed.records.map(\.summary?.resumedAtStep) == [4, nil])
+        #expect(reference.records.map(\.summary?.resumedAtStep) == [nil, nil])
+        #expect(try csvRows(dir + "/results.csv").map { $0["resumed_at_step"] } == ["4", ""])
 
         // A corrupt checkpoint: not resumed, started afresh, same result.
         let corruptDir = freshDirectory("corrupt")
