@@ -64,8 +64,8 @@ def plot_against(rows, params, x_name, out_path, log2, plt):
             for x, (m, _) in zip(xs, stats):
                 odd = sorted({e for _, e in points[x]} - {usual})
                 if odd:
-                    ax.annotate("/".join(odd), (x, m), textcoords="offset points", xytext=(-6, 8), ha="right",
-                                fontsize=8)
+                    ax.annotate("/".join(odd), (x, m), textcoords="offset points", xytext=(-14, -18), ha="right",
+                                va="top", fontsize=8, arrowprops={"arrowstyle": "-", "lw": 0.6, "color": "0.4"})
     if log2:
         ax.set_xscale("log", base=2)
         xs = sorted({x for pts in lines.values() for x in pts})
