@@ -7,8 +7,8 @@
 #   mlp-grid  MLP: ce, supcon, ce+supcon, clce, clce-no-hnm × batch 32…1024 × seeds 0–2, 15 epochs (75 runs,
 #             about 1.5–3.5 min each on an idle core)
 #   lambda    MLP: CLCE λ sweep at batch 64, seeds 0–2 (21 runs)
-#   cnn       CNN: ce and clce at batch 256 and 64, seed 0, 15 epochs (4 runs, about 80 min each on one
-#             core, about 40 on two ranks)
+#   cnn       CNN: ce, clce and ce+supcon at batch 64 and 256, seed 0, 15 epochs (6 runs, about 80 min each
+#             on one core, about 40 on two ranks)
 #   publish   copy each study's results.csv, summary.md and plots into docs/results/, with CLCE's paired
 #             differences against the other losses (scripts/compare_losses.py)
 #
@@ -37,7 +37,7 @@ lambda() {
     study --preset lambda-sweep --model mlp --out "$RUNS/mlp-lambda-sweep"
 }
 cnn() {
-    study --grid "batch-size=256,64 loss=ce,clce" --model cnn --seed 0 --out "$RUNS/cnn-grid"
+    study --grid "batch-size=64,256 loss=ce,clce,ce+supcon" --model cnn --seed 0 --out "$RUNS/cnn-grid"
 }
 publish() {
     for name in mlp-grid mlp-lambda-sweep cnn-grid; do
