@@ -193,7 +193,7 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
                       finalLoss: last.loss, epochs: epochs, steps: trainer.step, ranks: comm.size,
                       globalBatch: config.batchSize,
                       imagesPerS: Double((trainer.step - firstStep) * config.batchSize) / max(trainSeconds, 1e-9),
-                      seconds: seconds, resumedAtStep: firstStep > 0 ? firstStep : nil)
+                      seconds: seconds, resumedAtStep: resumed ? firstStep : nil)
 }
 
 /// Why `interruptedCheckpoint` found nothing to continue; `note` is nil when there simply was no checkpoint.
