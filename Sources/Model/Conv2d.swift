@@ -1,102 +1,155 @@
 import Tensor
 
-// Legend: B = batch, C = inChannels, O = outChannels, H×W = image size (unchanged: 3×3 kernel, stride 1,
-// padding 1), K = C·9 (im2col rows), P = H·W (pixels). NCHW, row-major.
+// Legend: B = batch, C = inChannels, O = outChannels, H×W = input size, Ho×Wo = output size, k = kernel,
+// K = C·k·k (im2col rows), P = Ho·Wo (output pixels). NCHW, row-major.
 
-/// A 3×3 convolution with stride 1 and zero padding 1 (PyTorch `Conv2d(C, O, 3, padding=1)`), by im2col + sgemm.
+/// A 2-d convolution, PyTorch `Conv2d(C, O, k, stride, padding, bias)`, by im2col + sgemm.
 ///
-/// x: (B, C, H, W), W: (O, C, 3, 3) stored as (O, K) with column c·9 + ky·3 + kx, b: (O), y: (B, O, H, W).
-/// Per image: col = im2col(x_n) (K, P), y_n = W·col + b (O, P), which is already the NCHW image, so no
-/// transposes are needed; the bias (and an optional following ReLU) is one fused pass after the gemm. The im2col
-/// `scratch` (`scratchCount` elements) is owned by the caller and
-/// allocated once; backward recomputes im2col rather than caching it for the whole batch (B·K·P floats).
-/// Initialisation (PyTorch default): W, b ~ U(−1/√K, 1/√K).
+/// x: (B, C, H, W), W: (O, C, k, k) stored as (O, K) with column c·k² + ky·k + kx, b: (O) (optional),
+/// y: (B, O, Ho, Wo) with Ho = ⌊(H + 2·padding − k)/stride⌋ + 1. Per image: col = im2col(x_n) (K, P),
+/// y_n = W·col + b (O, P), which is already the NCHW image, so no transposes are needed. The im2col `scratch`
+/// (`scratchCount` elements) is owned by the caller and allocated once; backward recomputes im2col rather than
+/// caching it for the whole batch (B·K·P floats).
+///
+/// Two paths: the 3×3 / stride 1 / padding 1 convolution with bias (the `cnn` encoder's) keeps its fused
+/// bias+ReLU pass and computes dX as one gemm with the flipped kernel (no col2im); every other shape uses the
+/// general path (dcol = Wᵀ·dY, then col2im). Initialisation: given by the caller (`InitRule`); the default is
+/// PyTorch's, W, b ~ U(−1/√K, 1/√K).
 public struct Conv2d: Sendable {
     public let inChannels: Int
     public let outChannels: Int
+    /// Input height and width.
     public let height: Int
     public let width: Int
-    /// (O, C·9) row-major, i.e. PyTorch's (O, C, 3, 3).
+    public let kernel: Int
+    public let stride: Int
+    public let padding: Int
+    /// (O, C·k·k) row-major, i.e. PyTorch's (O, C, k, k).
     public let weight: Slice
-    /// (O).
+    /// (O), or an empty slice when the convolution has no bias.
     public let bias: Slice
 
-    /// Reserves the weight, then the bias, in `layout`, naming them `name.weight` and `name.bias`.
+    /// Reserves the weight, then the bias, in `layout`, naming them `name.weight` and `name.bias`: the `cnn`
+    /// encoder's 3×3 / stride 1 / padding 1 convolution with bias and PyTorch's default initialisation.
     public init(inChannels: Int, outChannels: Int, height: Int, width: Int, name: String,
                 layout: inout ArenaLayout) {
-        precondition(inChannels > 0 && outChannels > 0 && height > 0 && width > 0,
-                     "Conv2d \(name): C=\(inChannels) O=\(outChannels) H=\(height) W=\(width)")
+        var registry = ParameterRegistry(layout: layout)
+        self.init(inChannels: inChannels, outChannels: outChannels, kernel: 3, stride: 1, padding: 1, bias: true,
+                  height: height, width: width, name: name, registry: &registry)
+        layout = registry.layout
+    }
+
+    /// Reserves `name.weight` (then `name.bias` when `bias`) in `registry`. `weightInit` defaults to PyTorch's
+    /// U(−1/√K, 1/√K); the bias always uses that rule.
+    public init(inChannels: Int, outChannels: Int, kernel: Int, stride: Int = 1, padding: Int = 0, bias: Bool,
+                height: Int, width: Int, name: String, registry: inout ParameterRegistry,
+                weightInit: InitRule? = nil) {
+        precondition(inChannels > 0 && outChannels > 0 && height > 0 && width > 0 && kernel > 0 && stride > 0
+                     && padding >= 0 && height + 2 * padding >= kernel && width + 2 * padding >= kernel,
+                     "Conv2d \(name): C=\(inChannels) O=\(outChannels) H=\(height) W=\(width) k=\(kernel) "
+                     + "stride=\(stride) padding=\(padding)")
         self.inChannels = inChannels
         self.outChannels = outChannels
         self.height = height
         self.width = width
-        weight = layout.reserve(outChannels * inChannels * 9, name: name + ".weight")
-        bias = layout.reserve(outChannels, name: name + ".bias")
+        self.kernel = kernel
+        self.stride = stride
+        self.padding = padding
+        let fanIn = inChannels * kernel * kernel
+        let bound = 1 / Float(Double(fanIn).squareRoot())
+        weight = registry.parameter(name + ".weight", shape: [outChannels, inChannels, kernel, kernel],
+                                    initRule: weightInit ?? .uniform(bound: bound))
+        self.bias = bias ? registry.parameter(name + ".bias", shape: [outChannels], initRule: .uniform(bound: bound))
+            : Slice(offset: weight.offset + weight.count, count: 0, name: name + ".bias")
     }
 
-    /// Fan-in used by the default initialisation: C·3·3.
-    public var fanIn: Int { inChannels * 9 }
+    /// Whether this is the 3×3 / stride 1 / padding 1 convolution with bias (the fused fast path).
+    @inlinable public var isSame3x3: Bool { kernel == 3 && stride == 1 && padding == 1 && bias.count > 0 }
+    /// Output height ⌊(H + 2p − k)/s⌋ + 1.
+    public var outHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
+    /// Output width ⌊(W + 2p − k)/s⌋ + 1.
+    public var outWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
+    /// Fan-in used by the default initialisation: C·k·k.
+    public var fanIn: Int { inChannels * kernel * kernel }
+    /// Fan-out used by torchvision's kaiming initialisation: O·k·k.
+    public var fanOut: Int { outChannels * kernel * kernel }
     /// One past the last arena element this layer owns.
     public var end: Int { max(weight.offset + weight.count, bias.offset + bias.count) }
     /// Elements per input image, C·H·W.
     public var inputSize: Int { inChannels * height * width }
-    /// Elements per output image, O·H·W.
-    public var outputSize: Int { outChannels * height * width }
-    /// Elements of the scratch buffer: an im2col matrix of max(C, O)·9 rows by H·W (forward: of the input;
-    /// backward: of the input, then of dY), followed by the flipped weight W̃ (C, O·9) of the input gradient.
-    public var scratchCount: Int { max(inChannels, outChannels) * 9 * height * width + inChannels * outChannels * 9 }
-    /// Forward multiply-adds per sample: O·C·9·H·W.
-    public var multiplyAddsPerSample: Int { outChannels * inChannels * 9 * height * width }
+    /// Elements per output image, O·Ho·Wo.
+    public var outputSize: Int { outChannels * outHeight * outWidth }
+    /// Elements of the scratch buffer. Fast path: an im2col matrix of max(C, O)·9 rows by H·W (forward: of the
+    /// input; backward: of the input, then of dY), then the flipped weight W̃ (C, O·9). General path: col and
+    /// dcol, each (K, P).
+    public var scratchCount: Int {
+        isSame3x3 ? max(inChannels, outChannels) * 9 * height * width + inChannels * outChannels * 9
+            : 2 * fanIn * outHeight * outWidth
+    }
+    /// Forward multiply-adds per sample: O·K·P.
+    public var multiplyAddsPerSample: Int { outChannels * fanIn * outHeight * outWidth }
 
     // MARK: - Forward / backward
 
-    /// y = conv3×3(x, W) + b, or y = max(conv3×3(x, W) + b, 0) when `relu` (the following ReLU fused into the
-    /// bias pass). input: (B, C, H, W), output: (B, O, H, W); scratch: `scratchCount` floats. Nothing is cached;
+    /// y = conv(x, W) + b, or y = max(conv(x, W) + b, 0) when `relu` (the following ReLU fused into the bias
+    /// pass). input: (B, C, H, W), output: (B, O, Ho, Wo); scratch: `scratchCount` floats. Nothing is cached;
     /// backward needs `input` (and `output` when `relu`).
     @inlinable
     public func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
                         params: Arena, scratch: UnsafeMutablePointer<Float>, relu: Bool = false) {
-        let w = params.pointer(weight), b = params.pointer(bias)
-        let k = inChannels * 9, p = height * width
+        let w = params.pointer(weight)
+        let k = fanIn, p = outHeight * outWidth
+        let direct = kernel == 1 && stride == 1 && padding == 0
         for n in 0..<batch {
-            let y = output + n * outputSize
-            im2col(image: input + n * inputSize, channels: inChannels, col: scratch)
-            gemm(.none, .none, m: outChannels, n: p, k: k, a: w, lda: k, b: scratch, ldb: p,
-                 beta: 0, c: y, ldc: p)
-            addPlaneBias(y, planes: outChannels, planeSize: p, bias: b, relu: relu)
+            let y = output + n * outputSize, x = input + n * inputSize
+            // A 1×1 / stride-1 convolution's im2col is the image itself.
+            if !direct { im2col(image: x, col: scratch) }
+            gemm(.none, .none, m: outChannels, n: p, k: k, a: w, lda: k, b: direct ? x : UnsafePointer(scratch),
+                 ldb: p, beta: 0, c: y, ldc: p)
+            if bias.count > 0 {
+                addPlaneBias(y, planes: outChannels, planeSize: p, bias: params.pointer(bias), relu: relu)
+            } else if relu {
+                for i in 0..<outputSize { y[i] = max(y[i], 0) }
+            }
         }
     }
 
-    /// Accumulates dW += Σ_n dY_n·col_nᵀ and db += Σ_{n,pixels} dY; writes dX.
+    /// Accumulates dW += Σ_n dY_n·col_nᵀ and db += Σ_{n,pixels} dY; writes (or adds to) dX.
     ///
-    /// dOutput: (B, O, H, W); input: the forward input (B, C, H, W); dInput: (B, C, H, W) or nil to skip
-    /// (first layer). `dInput` is **overwritten** and must not alias `dOutput`. scratch: `scratchCount` floats.
-    /// dX is the transposed convolution dX_n = W̃·im2col(dY_n) with W̃[c, o·9 + 8 − t] = W[o, c·9 + t]
-    /// (t = ky·3 + kx: the kernel flipped, channels swapped), one gemm with inner size O·9 and no col2im.
+    /// dOutput: (B, O, Ho, Wo); input: the forward input (B, C, H, W); dInput: (B, C, H, W) or nil to skip
+    /// (first layer). `dInput` is **overwritten**, or **accumulated** into when `accumulateInput`; it must not
+    /// alias `dOutput`. scratch: `scratchCount` floats. Fast path: dX is the transposed convolution
+    /// dX_n = W̃·im2col(dY_n) with W̃[c, o·9 + 8 − t] = W[o, c·9 + t] (t = ky·3 + kx: the kernel flipped, channels
+    /// swapped), one gemm with inner size O·9 and no col2im. General path: dX_n = col2im(Wᵀ·dY_n).
     @inlinable
     public func backward(dOutput: UnsafePointer<Float>, input: UnsafePointer<Float>,
                          dInput: UnsafeMutablePointer<Float>?, batch: Int, params: Arena, grads: Arena,
-                         scratch: UnsafeMutablePointer<Float>) {
+                         scratch: UnsafeMutablePointer<Float>, accumulateInput: Bool = false) {
         backward(dOutput: dOutput, reluOutput: nil, input: input, dInput: dInput, batch: batch, params: params,
-                 grads: grads, scratch: scratch)
+                 grads: grads, scratch: scratch, accumulateInput: accumulateInput)
     }
 
     /// The backward of `forward(…, relu: true)`: masks `dOutput` **in place** with [output > 0] (∂/∂ of the
-    /// pre-activation), then as `backward`. dOutput: (B, O, H, W), ∂loss/∂ the ReLU's output on entry; output:
+    /// pre-activation), then as `backward`. dOutput: (B, O, Ho, Wo), ∂loss/∂ the ReLU's output on entry; output:
     /// the forward output after the ReLU. `dInput` is **overwritten** and must not alias `dOutput`.
     @inlinable
     public func backwardThroughReLU(dOutput: UnsafeMutablePointer<Float>, output: UnsafePointer<Float>,
                                     input: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>?, batch: Int,
                                     params: Arena, grads: Arena, scratch: UnsafeMutablePointer<Float>) {
         backward(dOutput: UnsafePointer(dOutput), reluOutput: output, input: input, dInput: dInput, batch: batch,
-                 params: params, grads: grads, scratch: scratch)
+                 params: params, grads: grads, scratch: scratch, accumulateInput: false)
     }
 
     /// Both backwards: `reluOutput` non-nil means `dOutput` is writable and is masked in place first.
     @inlinable
     func backward(dOutput: UnsafePointer<Float>, reluOutput: UnsafePointer<Float>?, input: UnsafePointer<Float>,
                   dInput: UnsafeMutablePointer<Float>?, batch: Int, params: Arena, grads: Arena,
-                  scratch: UnsafeMutablePointer<Float>) {
+                  scratch: UnsafeMutablePointer<Float>, accumulateInput: Bool) {
+        guard isSame3x3 else {
+            backwardGeneral(dOutput: dOutput, reluOutput: reluOutput, input: input, dInput: dInput, batch: batch,
+                            params: params, grads: grads, scratch: scratch, accumulateInput: accumulateInput)
+            return
+        }
         let w = params.pointer(weight)
         let dW = grads.pointer(weight), dB = grads.pointer(bias)
         let k = inChannels * 9, kOut = outChannels * 9, p = height * width
@@ -117,29 +170,91 @@ public struct Conv2d: Sendable {
             } else {
                 addPlaneSums(dY, planes: outChannels, planeSize: p, into: dB)
             }
-            im2col(image: input + n * inputSize, channels: inChannels, col: col)
+            im2col3x3(image: input + n * inputSize, channels: inChannels, col: col)
             gemm(.none, .transposed, m: outChannels, n: k, k: p, a: dY, lda: p, b: col, ldb: p,
                  beta: 1, c: dW, ldc: k)
             if let dInput {
-                im2col(image: dY, channels: outChannels, col: col)
+                im2col3x3(image: dY, channels: outChannels, col: col)
                 gemm(.none, .none, m: inChannels, n: p, k: kOut, a: flipped, lda: kOut, b: col, ldb: p,
-                     beta: 0, c: dInput + n * inputSize, ldc: p)
+                     beta: accumulateInput ? 1 : 0, c: dInput + n * inputSize, ldc: p)
+            }
+        }
+    }
+
+    /// The general path's backward (any kernel, stride, padding; bias optional).
+    @inlinable
+    func backwardGeneral(dOutput: UnsafePointer<Float>, reluOutput: UnsafePointer<Float>?,
+                         input: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>?, batch: Int,
+                         params: Arena, grads: Arena, scratch: UnsafeMutablePointer<Float>, accumulateInput: Bool) {
+        let w = params.pointer(weight), dW = grads.pointer(weight)
+        let k = fanIn, p = outHeight * outWidth
+        let direct = kernel == 1 && stride == 1 && padding == 0
+        let col = scratch, dCol = scratch + k * p
+        for n in 0..<batch {
+            let dY = dOutput + n * outputSize, x = input + n * inputSize
+            if let reluOutput {
+                let m = UnsafeMutablePointer(mutating: dY), y = reluOutput + n * outputSize
+                for i in 0..<outputSize where !(y[i] > 0) { m[i] = 0 }
+            }
+            if bias.count > 0 { addPlaneSums(dY, planes: outChannels, planeSize: p, into: grads.pointer(bias)) }
+            if !direct { im2col(image: x, col: col) }
+            gemm(.none, .transposed, m: outChannels, n: k, k: p, a: dY, lda: p, b: direct ? x : UnsafePointer(col),
+                 ldb: p, beta: 1, c: dW, ldc: k)
+            guard let dInput else { continue }
+            let dX = dInput + n * inputSize
+            if direct {
+                gemm(.transposed, .none, m: k, n: p, k: outChannels, a: w, lda: k, b: dY, ldb: p,
+                     beta: accumulateInput ? 1 : 0, c: dX, ldc: p)
+            } else {
+                gemm(.transposed, .none, m: k, n: p, k: outChannels, a: w, lda: k, b: dY, ldb: p,
+                     beta: 0, c: dCol, ldc: p)
+                col2im(col: dCol, image: dX, accumulate: accumulateInput)
             }
         }
     }
 
     // MARK: - im2col / col2im
 
-    /// col[c·9 + ky·3 + kx, y·W + x] = image[c, y + ky − 1, x + kx − 1], zero outside the image.
-    /// image: (C, H, W), col: (C·9, H·W); every element of col is written.
+    /// col[c·k² + ky·k + kx, oy·Wo + ox] = image[c, oy·s + ky − p, ox·s + kx − p], zero outside the image.
+    /// image: (C, H, W), col: (C·k², Ho·Wo); every element of col is written.
     @inlinable
     public func im2col(image: UnsafePointer<Float>, col: UnsafeMutablePointer<Float>) {
-        im2col(image: image, channels: inChannels, col: col)
+        let oh = outHeight, ow = outWidth, p = oh * ow
+        for c in 0..<inChannels {
+            let plane = image + c * height * width
+            for ky in 0..<kernel {
+                for kx in 0..<kernel {
+                    let row = col + ((c * kernel + ky) * kernel + kx) * p
+                    // Output columns ox whose source column ox·s + kx − pad lies in [0, W): ox ∈ [x0, x1).
+                    let shift = kx - padding
+                    let x0 = min(ow, max(0, (-shift + stride - 1) / stride))
+                    let last = width - 1 - shift  // ox·s ≤ last
+                    let x1 = last < 0 ? x0 : max(x0, min(ow, last / stride + 1))
+                    for oy in 0..<oh {
+                        let dst = row + oy * ow
+                        let sy = oy * stride + ky - padding
+                        if sy < 0 || sy >= height {
+                            dst.update(repeating: 0, count: ow)
+                            continue
+                        }
+                        let src = plane + sy * width + shift
+                        for ox in 0..<x0 { dst[ox] = 0 }
+                        if stride == 1 {
+                            if x1 > x0 { (dst + x0).update(from: src + x0, count: x1 - x0) }
+                        } else {
+                            for ox in x0..<x1 { dst[ox] = src[ox * stride] }
+                        }
+                        for ox in x1..<ow { dst[ox] = 0 }
+                    }
+                }
+            }
+        }
     }
 
-    /// `im2col` of an image of `channels` planes of this layer's H×W (the input, or dY for the input gradient).
+    /// The fast path's im2col of an image of `channels` planes of this layer's H×W (the input, or dY for the
+    /// input gradient), 3×3 / stride 1 / padding 1: the same layout as `im2col` with k = 3.
     @inlinable
-    func im2col(image: UnsafePointer<Float>, channels: Int, col: UnsafeMutablePointer<Float>) {
+    func im2col3x3(image: UnsafePointer<Float>, channels: Int, col: UnsafeMutablePointer<Float>) {
         let p = height * width
         for c in 0..<channels {
             let plane = image + c * p
@@ -165,25 +280,26 @@ public struct Conv2d: Sendable {
         }
     }
 
-    /// The adjoint of `im2col`: image[c, y + ky − 1, x + kx − 1] += col[c·9 + ky·3 + kx, y·W + x].
-    /// image: (C, H, W) is **overwritten** (zeroed, then accumulated).
+    /// The adjoint of `im2col`: image[c, oy·s + ky − p, ox·s + kx − p] += col[c·k² + ky·k + kx, oy·Wo + ox].
+    /// image: (C, H, W) is **overwritten** (zeroed, then accumulated), or **accumulated** into when `accumulate`.
     @inlinable
-    public func col2im(col: UnsafePointer<Float>, image: UnsafeMutablePointer<Float>) {
-        let p = height * width
-        image.update(repeating: 0, count: inChannels * p)
+    public func col2im(col: UnsafePointer<Float>, image: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        let oh = outHeight, ow = outWidth, p = oh * ow
+        if !accumulate { image.update(repeating: 0, count: inputSize) }
         for c in 0..<inChannels {
-            let plane = image + c * p
-            for ky in 0..<3 {
-                for kx in 0..<3 {
-                    let row = col + ((c * 3 + ky) * 3 + kx) * p
-                    let dx = kx - 1
-                    let x0 = max(0, -dx), x1 = min(width, width - dx)
-                    for y in 0..<height {
-                        let sy = y + ky - 1
+            let plane = image + c * height * width
+            for ky in 0..<kernel {
+                for kx in 0..<kernel {
+                    let row = col + ((c * kernel + ky) * kernel + kx) * p
+                    let shift = kx - padding
+                    let x0 = min(ow, max(0, (-shift + stride - 1) / stride))
+                    let last = width - 1 - shift  // ox·s ≤ last
+                    let x1 = last < 0 ? x0 : max(x0, min(ow, last / stride + 1))
+                    for oy in 0..<oh {
+                        let sy = oy * stride + ky - padding
                         if sy < 0 || sy >= height { continue }
-                        let src = row + y * width
-                        let dst = plane + sy * width + dx
-                        for x in x0..<max(x0, x1) { dst[x] += src[x] }
+                        let src = row + oy * ow, dst = plane + sy * width + shift
+                        for ox in x0..<x1 { dst[ox * stride] += src[ox] }
                     }
                 }
             }

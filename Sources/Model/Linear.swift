@@ -16,11 +16,21 @@ public struct Linear: Sendable {
 
     /// Reserves the weight, then the bias, in `layout`, naming them `name.weight` and `name.bias`.
     public init(inFeatures: Int, outFeatures: Int, name: String, layout: inout ArenaLayout) {
+        var registry = ParameterRegistry(layout: layout)
+        self.init(inFeatures: inFeatures, outFeatures: outFeatures, name: name, registry: &registry)
+        layout = registry.layout
+    }
+
+    /// Reserves `name.weight` (O, I) then `name.bias` (O) in `registry`; `weightInit` defaults to PyTorch's
+    /// U(−1/√I, 1/√I), and the bias takes `biasInit`, by default the same rule.
+    public init(inFeatures: Int, outFeatures: Int, name: String, registry: inout ParameterRegistry,
+                weightInit: InitRule? = nil, biasInit: InitRule? = nil) {
         precondition(inFeatures > 0 && outFeatures > 0, "Linear \(name): sizes \(inFeatures)→\(outFeatures)")
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
-        weight = layout.reserve(outFeatures * inFeatures, name: name + ".weight")
-        bias = layout.reserve(outFeatures, name: name + ".bias")
+        let bound = InitRule.uniform(bound: 1 / Float(Double(inFeatures).squareRoot()))
+        weight = registry.parameter(name + ".weight", shape: [outFeatures, inFeatures], initRule: weightInit ?? bound)
+        bias = registry.parameter(name + ".bias", shape: [outFeatures], initRule: biasInit ?? bound)
     }
 
     /// Fan-in used by the default initialisation: inFeatures.

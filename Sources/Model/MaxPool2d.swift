@@ -1,28 +1,40 @@
-// Legend: B = batch, C = channels, H×W = input size, (H/2)×(W/2) = output size (floor, as PyTorch).
+// Legend: B = batch, C = channels, H×W = input size, Ho×Wo = output size (floor, as PyTorch), k = kernel,
+// s = stride, p = padding.
 
-/// 2×2 max pooling with stride 2 (PyTorch `MaxPool2d(2)`), caching the argmax of each window for backward.
+/// k×k max pooling with stride s and padding p (PyTorch `MaxPool2d(k, s, p)`), caching the argmax of each window.
 ///
-/// x: (B, C, H, W), y: (B, C, ⌊H/2⌋, ⌊W/2⌋). Odd trailing rows/columns are dropped. Ties go to the first
-/// element in scan order (top-left, top-right, bottom-left, bottom-right) and a NaN wins, as in PyTorch's CPU
-/// kernel. `indices` (one Int32 per output element, owned by the caller) holds the argmax as the offset
-/// c·H·W + y·W + x within the sample.
+/// x: (B, C, H, W), y: (B, C, Ho, Wo), Ho = ⌊(H + 2p − k)/s⌋ + 1 (trailing rows/columns that fit no window are
+/// dropped; padding never wins, as PyTorch pads with −∞). Ties go to the first element in row-major scan order of
+/// the window and a NaN wins, as in PyTorch's CPU kernel. `indices` (one Int32 per output element, owned by the
+/// caller) holds the argmax as the offset c·H·W + y·W + x within the sample. The `cnn` encoder uses 2×2/2, the
+/// ImageNet ResNet stem 3×3/2 with padding 1.
 public struct MaxPool2d: Sendable {
     public let channels: Int, height: Int, width: Int
+    public let kernel: Int, stride: Int, padding: Int
+
+    /// 2×2 pooling with stride 2 (PyTorch `MaxPool2d(2)`).
     public init(channels: Int, height: Int, width: Int) {
-        precondition(channels > 0 && height >= 2 && width >= 2,
-                     "MaxPool2d: C=\(channels) H=\(height) W=\(width) (need H, W ≥ 2)")
-        self.channels = channels; self.height = height; self.width = width
+        self.init(channels: channels, height: height, width: width, kernel: 2, stride: 2, padding: 0)
     }
-    public var outHeight: Int { height / 2 }
-    public var outWidth: Int { width / 2 }
+
+    public init(channels: Int, height: Int, width: Int, kernel: Int, stride: Int, padding: Int) {
+        precondition(channels > 0 && kernel > 0 && stride > 0 && padding >= 0 && 2 * padding <= kernel
+                     && height + 2 * padding >= kernel && width + 2 * padding >= kernel,
+                     "MaxPool2d: C=\(channels) H=\(height) W=\(width) k=\(kernel) s=\(stride) p=\(padding) "
+                     + "(need H, W ≥ k − 2p and p ≤ k/2)")
+        self.channels = channels; self.height = height; self.width = width
+        self.kernel = kernel; self.stride = stride; self.padding = padding
+    }
+    public var outHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
+    public var outWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
     /// Elements per input sample, C·H·W.
     public var inputSize: Int { channels * height * width }
-    /// Elements per output sample (and indices per sample), C·⌊H/2⌋·⌊W/2⌋.
+    /// Elements per output sample (and indices per sample), C·Ho·Wo.
     public var outputSize: Int { channels * outHeight * outWidth }
 
     // MARK: - Forward / backward
 
-    /// y = max over each 2×2 window; caches the argmax in `indices` (B·outputSize Int32).
+    /// y = max over each window; caches the argmax in `indices` (B·outputSize Int32).
     @inlinable
     public func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                         indices: UnsafeMutablePointer<Int32>, batch: Int) {
@@ -32,13 +44,18 @@ public struct MaxPool2d: Sendable {
             let y = output + n * outputSize, ix = indices + n * outputSize
             for c in 0..<channels {
                 for oy in 0..<oh {
+                    let y0 = max(0, oy * stride - padding), y1 = min(height, oy * stride - padding + kernel)
                     for ox in 0..<ow {
-                        let top = c * p + 2 * oy * width + 2 * ox
-                        var best = top, bestValue = x[top]
-                        for j in 1..<4 {
-                            let candidate = top + (j >> 1) * width + (j & 1)
-                            let v = x[candidate]
-                            if v > bestValue || (v.isNaN && !bestValue.isNaN) { best = candidate; bestValue = v }
+                        let x0 = max(0, ox * stride - padding), x1 = min(width, ox * stride - padding + kernel)
+                        var best = c * p + y0 * width + x0, bestValue = x[best]
+                        for sy in y0..<y1 {
+                            for sx in x0..<x1 {
+                                let candidate = c * p + sy * width + sx
+                                let v = x[candidate]
+                                if v > bestValue || (v.isNaN && !bestValue.isNaN) {
+                                    best = candidate; bestValue = v
+                                }
+                            }
                         }
                         let o = (c * oh + oy) * ow + ox
                         y[o] = bestValue
@@ -49,8 +66,8 @@ public struct MaxPool2d: Sendable {
         }
     }
 
-    /// dX[argmax] = dY, zero elsewhere (windows do not overlap). dOutput: (B, C, H/2, W/2), dInput:
-    /// (B, C, H, W) is **overwritten**. Uses the `indices` cached by `forward`.
+    /// dX[argmax] += dY, zero elsewhere (overlapping windows add). dOutput: (B, C, Ho, Wo), dInput: (B, C, H, W)
+    /// is **overwritten**. Uses the `indices` cached by `forward`.
     @inlinable
     public func backward(dOutput: UnsafePointer<Float>, indices: UnsafePointer<Int32>,
                          dInput: UnsafeMutablePointer<Float>, batch: Int) {

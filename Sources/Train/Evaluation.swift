@@ -19,16 +19,20 @@ import Tensor
 extension Trainer {
     /// Runs the network (un-augmented, no gradient) over `dataset[range]` in chunks, calling `body(first, count)` after
     /// each chunk with the network's `embeddings`/`logits` holding rows for images first..<first+count.
-    func forEachChunk(of dataset: Dataset, range: Range<Int>, _ body: (Int, Int) throws -> Void) rethrows {
+    /// The network runs in evaluation mode (BatchNorm with its running statistics) and is back in training mode
+    /// afterwards.
+    func forEachChunk(of dataset: Dataset, range: Range<Int>, _ body: (Int, Int) throws -> Void) throws {
         let filler = BatchFiller(dataset: dataset, seed: config.seed)
-        let chunk = Trainer.evalChunk
+        let chunk = min(Trainer.evalChunk, network.maxBatch)
+        network.mode = .eval
+        defer { network.mode = .train }
         let input = Arena(count: chunk * dataset.imageSize)
         let labels = Buffer<Int32>(count: chunk)
         var first = range.lowerBound
         while first < range.upperBound {
             let count = min(chunk, range.upperBound - first)
             filler.fillEvaluationBatch(indices: first..<(first + count), input: input.storage, labels: labels.storage)
-            network.forward(input: input.base, batch: count)
+            try network.forward(input: input.base, batch: count)
             try body(first, count)
             first += count
         }
@@ -40,10 +44,10 @@ extension Trainer {
     }
 
     /// Embeddings (rows, D) of the images `dataset[range]`, un-augmented.
-    func embeddings(of dataset: Dataset, range: Range<Int>) -> Arena {
+    func embeddings(of dataset: Dataset, range: Range<Int>) throws -> Arena {
         let D = embedDim
         let out = Arena(count: range.count * D)
-        forEachChunk(of: dataset, range: range) { first, count in
+        try forEachChunk(of: dataset, range: range) { first, count in
             (out.base + (first - range.lowerBound) * D).update(from: network.embeddings, count: count * D)
         }
         return out
@@ -53,7 +57,7 @@ extension Trainer {
     /// then one all-gather concatenates the shares in rank order.
     func gatheredEmbeddings(of dataset: Dataset) throws -> Arena {
         let layout = ShardLayout.even(total: dataset.count, parts: comm.size)
-        let local = embeddings(of: dataset, range: layout.range(of: comm.rank))
+        let local = try embeddings(of: dataset, range: layout.range(of: comm.rank))
         let all = Arena(count: dataset.count * embedDim)
         try comm.allGather(send: UnsafeBufferPointer(local.storage), into: all.storage,
                            layout: layout.scaled(by: embedDim))
@@ -66,7 +70,7 @@ extension Trainer {
     public func headAccuracy() throws -> Double {
         let share = share(of: test)
         var correct = 0.0
-        forEachChunk(of: test, range: share) { first, count in
+        try forEachChunk(of: test, range: share) { first, count in
             let logits = network.logits
             for r in 0..<count {
                 let row = logits + r * classes
@@ -91,7 +95,7 @@ extension Trainer {
             case .knn, .linearProbe:
                 if trainFeatures == nil {
                     trainFeatures = try gatheredEmbeddings(of: train)
-                    testFeatures = embeddings(of: test, range: share)
+                    testFeatures = try embeddings(of: test, range: share)
                 }
                 let reference = UnsafeBufferPointer(trainFeatures!.storage)
                 let queries = UnsafeBufferPointer(testFeatures!.storage)

@@ -1,6 +1,7 @@
 // The immutable description of one training run. Built once from flags (and an optional JSON config file) by the
 // command line, validated, written to DIR/config.json, and passed down; library code never reads flags.
 import Foundation
+import Model
 
 /// How a trained encoder is scored on the test split.
 public enum EvalMode: String, Codable, Sendable, CaseIterable {
@@ -172,7 +173,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
                      + "checkpoint.safetensors)")
         }
         if knnK < 1 { p.append("--knn-k must be >= 1, got \(knnK)") }
-        if !["mlp", "cnn"].contains(model) { p.append("--model must be mlp or cnn, got \(model)") }
+        if EncoderKind(rawValue: model) == nil {
+            p.append("--model must be one of \(EncoderKind.allCases.map(\.rawValue).joined(separator: ", ")), got \(model)")
+        }
         if !["sgd", "adamw"].contains(optimizer) { p.append("--optimizer must be sgd or adamw, got \(optimizer)") }
         if !["fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic"].contains(dataset) {
             p.append("--dataset must be fashion-mnist, mnist, cifar10, cifar100 or synthetic, got \(dataset)")

@@ -87,27 +87,9 @@ extension TrainConfig {
 }
 
 extension Trainer {
-    /// Every parameter slice with its shape as the layer sees it, in arena layout order.
+    /// Every parameter slice with its PyTorch shape, in arena layout order (from the network's registry).
     var parameterShapes: [(slice: Slice, shape: [Int])] {
-        var shapes: [String: [Int]] = [:]
-        shapes[network.head.weight.name] = [network.head.outFeatures, network.head.inFeatures]
-        shapes[network.head.bias.name] = [network.head.outFeatures]
-        for l in network.linears {
-            shapes[l.weight.name] = [l.outFeatures, l.inFeatures]
-            shapes[l.bias.name] = [l.outFeatures]
-        }
-        for s in network.stages {
-            for c in [s.first, s.second] {
-                shapes[c.weight.name] = [c.outChannels, c.inChannels, 3, 3]
-                shapes[c.bias.name] = [c.outChannels]
-            }
-        }
-        return network.parameters.map { slice in
-            guard let shape = shapes[slice.name] else {
-                preconditionFailure("parameter \(slice.name) belongs to no layer of the network")
-            }
-            return (slice, shape)
-        }
+        network.registry.parameters.map { ($0.slice, $0.shape) }
     }
 
     /// The optimiser's name and its state arenas with their tensor-name prefixes.
@@ -154,6 +136,12 @@ extension Trainer {
             for (slice, shape) in parameterShapes {
                 file.add(prefix + slice.name, arena: arena, slice: slice, shape: shape)
             }
+        }
+        for entry in network.registry.buffers {
+            file.add("buffer/" + entry.name, arena: network.buffers, slice: entry.slice, shape: entry.shape)
+        }
+        for (i, name) in network.registry.counters.enumerated() {
+            file.add("counter/" + name, [network.counters[i]], shape: [])
         }
         file.add("step", [Int64(optimiserStepCount)], shape: [1])
         return file
@@ -204,6 +192,14 @@ extension Trainer {
         for prefix in ["param/"] + buffers.map(\.prefix) {
             for (slice, shape) in shapes { _ = try checkpoint.tensor(prefix + slice.name, dtype: .f32, shape: shape) }
         }
+        let registry = network.registry
+        for entry in registry.buffers {
+            _ = try checkpoint.tensor("buffer/" + entry.name, dtype: .f32, shape: entry.shape)
+        }
+        var counterValues: [Int64] = []
+        for name in registry.counters {
+            counterValues.append(try checkpoint.tensor("counter/" + name, dtype: .i64, shape: []).values(as: Int64.self)[0])
+        }
         for (slice, shape) in shapes {
             try checkpoint.load("param/" + slice.name, shape: shape, into: network.params, slice: slice)
         }
@@ -212,6 +208,10 @@ extension Trainer {
                 try checkpoint.load(prefix + slice.name, shape: shape, into: arena, slice: slice)
             }
         }
+        for entry in registry.buffers {
+            try checkpoint.load("buffer/" + entry.name, shape: entry.shape, into: network.buffers, slice: entry.slice)
+        }
+        for (i, value) in counterValues.enumerated() { network.counters[i] = value }
         optimiserStepCount = savedStep
         step = savedStep
 

@@ -119,9 +119,20 @@ public final class Trainer<C: Communicator> {
         rowLayout = ShardLayout(counts: shares.map { 2 * $0 })
         localRows = rowLayout.counts[comm.rank]
         globalRows = rowLayout.total
-        let netConfig = NetworkConfig(kind: config.model == "cnn" ? .cnn : .mlp, inputChannels: train.channels,
-                                      height: train.height, width: train.width, classes: classes)
-        network = Network(config: netConfig, maxBatch: max(localRows, Trainer.evalChunk), seed: config.seed)
+        guard let encoder = EncoderKind(rawValue: config.model) else {
+            throw TrainingError("unknown model \(config.model)")
+        }
+        let netConfig = NetworkConfig(kind: encoder, inputChannels: train.channels, height: train.height,
+                                      width: train.width, classes: classes, stem: StemKind(rawValue: config.stem) ?? .imagenet,
+                                      norm: NormKind(rawValue: config.norm) ?? .batch, groups: config.normGroups)
+        // The sequential encoders are small: room for the evaluation chunk too. A ResNet's activations are large,
+        // so it holds one step's views and evaluation runs in chunks of that size.
+        let maxBatch = encoder.resnetSpec == nil ? max(localRows, Trainer.evalChunk) : localRows
+        network = Network(config: netConfig, maxBatch: maxBatch, seed: config.seed)
+        if comm.size > 1 {
+            // BatchNorm statistics over the global batch, so the step does not depend on the rank count.
+            network.reducer = StatisticsReducer { [comm] values in try comm.allReduceSum(values) }
+        }
         embedDim = netConfig.embedDim
         embeddingLayout = rowLayout.scaled(by: embedDim)
 
@@ -211,7 +222,7 @@ public final class Trainer<C: Communicator> {
     func forwardAndBackward(reduceGradients: Bool, clock t: inout Double) throws -> (Double, Double) {
         let D = embedDim
         // 2. forward.
-        network.forward(input: input.base, batch: localRows)
+        try network.forward(input: input.base, batch: localRows)
         times.forward += lap(&t)
         // 3. gather embeddings and labels in rank order.
         try comm.allGather(send: UnsafeBufferPointer(start: network.embeddings, count: localRows * D),
@@ -242,7 +253,7 @@ public final class Trainer<C: Communicator> {
             pendingCount = 0
             bucketStart = 0
             var failure: Error?
-            network.backward(dEmbeddings: dEmbeddings.base, dLogits: dLogits.base, batch: localRows) { ready in
+            try network.backward(dEmbeddings: dEmbeddings.base, dLogits: dLogits.base, batch: localRows) { ready in
                 guard failure == nil else { return }
                 do { try gradientsReady(upTo: ready) } catch { failure = error }
             }
@@ -251,7 +262,8 @@ public final class Trainer<C: Communicator> {
             for i in 0..<pendingCount { try comm.wait(&pending[i]) }
             times.allReduce += lap(&t)
         } else {
-            network.backward(dEmbeddings: dEmbeddings.base, dLogits: dLogits.base, batch: localRows, onReady: { _ in })
+            try network.backward(dEmbeddings: dEmbeddings.base, dLogits: dLogits.base, batch: localRows,
+                                 onReady: { _ in })
             times.backward += lap(&t)
             if reduceGradients {
                 try comm.allReduceSum(network.grads.storage)

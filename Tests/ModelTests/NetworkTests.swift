@@ -20,7 +20,7 @@ final class NetworkProbe {
     }
 
     func loss() -> Double {
-        net.forward(input: input.base, batch: batch)
+        try! net.forward(input: input.base, batch: batch)
         return weightedSum(net.embeddings, cE.base, count: cE.count) + weightedSum(net.logits, cL.base, count: cL.count)
     }
 
@@ -30,7 +30,7 @@ final class NetworkProbe {
         _ = loss()
         net.zeroGradients()
         var ready: [Int] = []
-        net.backward(dEmbeddings: cE.base, dLogits: cL.base, batch: batch) { ready.append($0) }
+        try! net.backward(dEmbeddings: cE.base, dLogits: cL.base, batch: batch) { ready.append($0) }
         return ready
     }
 }
@@ -97,7 +97,7 @@ final class NetworkProbe {
         probe.net.zeroGradients()
         var ready: [Int] = [], snapshots: [[Float]] = []
         let net = probe.net
-        net.backward(dEmbeddings: probe.cE.base, dLogits: probe.cL.base, batch: 2) { k in
+        try! net.backward(dEmbeddings: probe.cE.base, dLogits: probe.cL.base, batch: 2) { k in
             ready.append(k)
             snapshots.append(Array(net.grads.storage[0..<k]))
         }
@@ -119,7 +119,7 @@ final class NetworkProbe {
         let probe = NetworkProbe(config: Self.tinyCNN, batch: 2, seed: 34)
         probe.gradients()
         let once = probe.net.grads.toArray()
-        probe.net.backward(dEmbeddings: probe.cE.base, dLogits: probe.cL.base, batch: 2) { _ in }
+        try! probe.net.backward(dEmbeddings: probe.cE.base, dLogits: probe.cL.base, batch: 2) { _ in }
         assertClose(probe.net.grads.toArray(), once.map { 2 * Double($0) }, rtol: 1e-5, atol: 1e-7, "2× grads")
     }
 
@@ -128,7 +128,7 @@ final class NetworkProbe {
         let probe = NetworkProbe(config: Self.tinyCNN, batch: 3, seed: 35)
         _ = probe.loss()
         let all = array(probe.net.logits, 9)
-        probe.net.forward(input: probe.input.base, batch: 2)
+        try! probe.net.forward(input: probe.input.base, batch: 2)
         #expect(array(probe.net.logits, 6) == Array(all[0..<6]))
     }
 
@@ -141,14 +141,14 @@ final class NetworkProbe {
         #expect(cnn.parameterCount == 902_250)
         let convMACs = 784 * (32 * 9 + 32 * 288) + 196 * (64 * 288 + 64 * 576)
         #expect(cnn.flopsPerSample == 2 * (convMACs + 3136 * 256 + 256 * 128 + 1280))
-        #expect(cnn.linears[0].inFeatures == 64 * 7 * 7)
+        #expect(sequential(cnn).linears[0].inFeatures == 64 * 7 * 7)
         let cifar = Network(config: NetworkConfig(kind: .cnn, inputChannels: 3, height: 32, width: 32, classes: 100),
                             maxBatch: 2, seed: 0)
-        #expect(cifar.linears[0].inFeatures == 64 * 8 * 8)
-        #expect(cifar.stages[0].first.inChannels == 3)
+        #expect(sequential(cifar).linears[0].inFeatures == 64 * 8 * 8)
+        #expect(sequential(cifar).stages[0].first.inChannels == 3)
         let x = Arena(count: 2 * 3 * 32 * 32)
         fillUniform(x.base, count: x.count, seed: 36)
-        cifar.forward(input: x.base, batch: 2)
+        try! cifar.forward(input: x.base, batch: 2)
         #expect(array(cifar.logits, 200).allSatisfy { $0.isFinite })
         for (slice, next) in zip(cnn.parameters, cnn.parameters.dropFirst()) {
             #expect(slice.offset % 16 == 0 && slice.offset + slice.count <= next.offset)
@@ -164,7 +164,7 @@ final class NetworkProbe {
         for i in 0..<a.params.count where a.params[i] != c.params[i] { differing += 1 }
         #expect(differing > a.parameterCount * 99 / 100)
         for slice in a.parameters {
-            let bound = 1 / Double(a.fanIn(of: slice)).squareRoot()
+            let bound = Double(uniformBound(a, slice))
             let v = array(a.params.pointer(slice), slice.count).map(Double.init)
             #expect(v.allSatisfy { abs($0) <= bound }, "\(slice.name) outside ±\(bound)")
             if slice.count >= 9000 {
@@ -177,7 +177,8 @@ final class NetworkProbe {
         }
         // Element j of parameter number p is uniform(stream .initialisation, index j, substream p).
         let rng = CounterRNG(seed: 7)
-        let slice = a.parameters[4], bound = 1 / Float(Double(a.fanIn(of: slice)).squareRoot())
+        let slice = a.parameters[4], bound = uniformBound(a, slice)
+        #expect(slice.name == "encoder.11.weight" && bound == 1 / Float(Double(3136).squareRoot()))
         let u = rng.uniform(stream: .initialisation, index: 5, substream: 4)
         #expect(a.params.pointer(slice)[5] == (2 * u - 1) * bound)
         // The mlp's head is drawn exactly like the cnn's head (same parameter numbers, same fan-in).
@@ -187,4 +188,18 @@ final class NetworkProbe {
         let big = Network(config: NetworkConfig(kind: .cnn), maxBatch: 4, seed: 7)
         #expect(big.params.toArray() == a.params.toArray())
     }
+}
+
+/// The sequential encoder of an `mlp`/`cnn` network.
+func sequential(_ net: Network) -> SequentialEncoder {
+    guard case .sequential(let e) = net.body else { preconditionFailure("not a sequential encoder") }
+    return e
+}
+
+/// The U(−β, β) bound of the parameter at `slice` (PyTorch default: β = 1/√fan_in).
+func uniformBound(_ net: Network, _ slice: Slice) -> Float {
+    guard case .uniform(let bound) = net.registry.parameter(named: slice.name)?.initRule else {
+        preconditionFailure("\(slice.name) is not uniformly initialised")
+    }
+    return bound
 }

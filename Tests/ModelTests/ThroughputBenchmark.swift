@@ -22,10 +22,10 @@ struct ThroughputBenchmark {
         var forwardTimes: [Double] = [], stepTimes: [Double] = []
         for r in 0..<4 {
             let t0 = monotonicSeconds()
-            net.forward(input: x.base, batch: batch)
+            try! net.forward(input: x.base, batch: batch)
             let t1 = monotonicSeconds()
             net.zeroGradients()
-            net.backward(dEmbeddings: dE.base, dLogits: dL.base, batch: batch) { _ in }
+            try! net.backward(dEmbeddings: dE.base, dLogits: dL.base, batch: batch) { _ in }
             let t2 = monotonicSeconds()
             if r > 0 { forwardTimes.append(t1 - t0); stepTimes.append(t2 - t0) }
         }
