@@ -97,7 +97,7 @@ extension ConfigKey {
                   unset: "random", example: "/tmp/weights.safetensors"),
         .value("init-head", \.initHead, .trajectory,
                "With --init, also load the head's weights (no: a fresh head, e.g. for other classes).",
-               example: "false", shownDefault: "yes"),
+               example: "no", shownDefault: "yes"),
         .optional("image-size", \.imageSize, .trajectory, "Resize images to this many pixels a side, >= 8.",
                   unset: "native", example: "64", rule: .atLeast(8)),
         .value("norm", \.norm, .trajectory, "Normalisation layer of the ResNets.", example: NormKind.group.rawValue),

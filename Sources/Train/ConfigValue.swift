@@ -62,6 +62,16 @@ extension ConfigChoice {
     public static var expectation: String { "one of " + names }
     /// Every valid value, comma-separated, in declaration order.
     public static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
+
+    /// Decodes a name; an unknown one is an error listing the valid ones (also inside lists, as in `eval`).
+    public init(from decoder: Decoder) throws {
+        let box = try decoder.singleValueContainer()
+        let text = try box.decode(String.self)
+        guard let v = Self(rawValue: text) else {
+            throw DecodingError.dataCorruptedError(in: box, debugDescription: "\"\(text)\" is not \(Self.expectation)")
+        }
+        self = v
+    }
 }
 
 // MARK: - Choices
