@@ -70,7 +70,9 @@ extension ConfigKey {
                     let key = TrainConfig.CodingKeys("eval")
                     if box.contains(key) { config.eval = try box.decodeIfPresent([EvalMode].self, forKey: key) }
                 },
-                encode: { config, box in try box.encodeIfPresent(config.eval, forKey: TrainConfig.CodingKeys("eval")) }),
+                encode: { config, box in
+                    try box.encodeIfPresent(config.eval, forKey: TrainConfig.CodingKeys("eval"))
+                }),
         .value("knn-k", \.knnK, .evaluation,
                "Neighbours of the k-NN evaluation (cosine, votes weighted by exp(sim/0.07)).", example: "5",
                rule: .atLeast(1)),
