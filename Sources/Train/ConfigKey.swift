@@ -87,12 +87,10 @@ public struct ConfigKey: Sendable {
         shownDefault ?? text(in: TrainConfig()) ?? (unsetText.isEmpty ? nil : unsetText)
     }
 
-    /// The help sentence with the valid values of a choice and the default appended.
+    /// The help sentence with the default appended (a choice flag's valid values are listed by ArgumentParser).
     public var helpText: String {
-        var text = help
-        if let choices { text += " One of: \(choices)." }
-        if let d = defaultText, !d.isEmpty { text += " (default: \(d))" }
-        return text
+        guard let d = defaultText, !d.isEmpty else { return help }
+        return help + " (default: \(d))"
     }
 
     /// Sets the setting from its text form (a flag or grid value); throws `ConfigError` naming the key and what fits.

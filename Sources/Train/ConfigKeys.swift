@@ -58,8 +58,8 @@ extension ConfigKey {
                example: "true", column: false, shownDefault: ""),
 
         // MARK: Evaluation
-        .custom("eval", .evaluation, "Evaluations, comma-separated (joined by + in a study grid); the first gives "
-                + "test_accuracy.", unset: "head, or linear-probe when the loss trains no head",
+        .custom("eval", .evaluation, "Evaluations, comma-separated (joined by + in a study grid): "
+                + EvalMode.names + "; the first gives test_accuracy.", unset: "head, or linear-probe when the loss trains no head",
                 example: "knn+linear-probe", choices: EvalMode.names,
                 read: { $0.eval.map { $0.map(\.rawValue).joined(separator: "+") } },
                 used: { $0.evaluations.map(\.rawValue).joined(separator: "+") },

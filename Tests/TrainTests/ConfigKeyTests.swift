@@ -198,7 +198,7 @@ import Testing
             #expect(help.contains(key.help), "help of \(key.flag) is not the table's")
         }
         #expect(help.contains("(default: 0.05·√(batch/256))") && help.contains("(default: 256)"))
-        #expect(help.contains("One of: mlp, cnn, resnet18"))
+        #expect(help.contains("(values: mlp, cnn, resnet18") && help.contains("head, linear-probe, knn;"))
         #expect(ConfigKey.named("init-head")?.defaultText == "yes")
     }
 
