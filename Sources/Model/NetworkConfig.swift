@@ -1,5 +1,5 @@
 /// The encoders dtrain builds (`--model`).
-public enum EncoderKind: String, Sendable, CaseIterable, Codable {
+public enum EncoderKind: String, Sendable, CaseIterable {
     /// Flatten, I→512, ReLU, 512→512, ReLU, 512→128.
     case mlp
     /// [conv3×3(C→32), ReLU, conv(32→32), ReLU, maxpool2] ×1, then the same with 64 channels, flatten,

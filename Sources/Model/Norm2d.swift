@@ -1,7 +1,7 @@
 import Tensor
 
 /// Which normalisation a convolutional encoder uses after each convolution (`--norm`).
-public enum NormKind: String, Sendable, CaseIterable, Codable {
+public enum NormKind: String, Sendable, CaseIterable {
     /// BatchNorm2d with statistics over the global batch (running statistics in evaluation).
     case batch
     /// GroupNorm with a fixed number of groups (per sample: no cross-rank statistics).

@@ -12,7 +12,7 @@ public enum ResidualBlockKind: Sendable {
 }
 
 /// Which stem a ResNet starts with (`--stem`).
-public enum StemKind: String, Sendable, CaseIterable, Codable {
+public enum StemKind: String, Sendable, CaseIterable {
     /// conv 7×7/2 (padding 3) + norm + ReLU + max-pool 3×3/2 (padding 1): torchvision's, for 224-pixel images.
     case imagenet
     /// conv 3×3/1 (padding 1) + norm + ReLU, no pool: for 28–32-pixel images.

@@ -43,10 +43,9 @@ public struct StudyGrid: Sendable, Equatable {
 
     public init(axes: [StudyAxis] = []) { self.axes = axes }
 
-    /// Settings that can be a grid axis: every config key but `out` (each run gets its own folder).
-    public static var axisNames: [String] {
-        TrainConfig.CodingKeys.allCases.map(\.rawValue).filter { $0 != "out" }
-    }
+    /// Settings that can be a grid axis: the config keys marked so in `ConfigKey.all` (all but `out`: each run gets
+    /// its own folder).
+    public static var axisNames: [String] { ConfigKey.all.filter(\.isGridAxis).map(\.name) }
 
     /// Alternative axis names and the config key each stands for.
     public static let aliases = ["batch": "batch-size"]
@@ -55,6 +54,9 @@ public struct StudyGrid: Sendable, Equatable {
     public static func canonicalName(_ name: String) throws -> String {
         let key = aliases[name] ?? name
         if key == "out" { throw ConfigError("\"out\" cannot be a grid axis: each run writes to DIR/runs/<run>") }
+        if let setting = ConfigKey.named(key), !setting.isGridAxis {
+            throw ConfigError("\"\(key)\" cannot be a grid axis")
+        }
         guard axisNames.contains(key) else {
             throw ConfigError("unknown grid axis \"\(name)\"; axes are config keys: "
                               + (axisNames + aliases.keys.sorted()).joined(separator: ", "))
@@ -143,74 +145,5 @@ public struct StudyGrid: Sendable, Equatable {
         if parts.isEmpty { return "run" }
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.=+-_")
         return String(parts.joined(separator: "_").map { allowed.contains($0) ? $0 : "-" })
-    }
-}
-
-// MARK: - Setting a config key from text
-
-extension TrainConfig {
-    /// Sets the setting named by config key `key` (kebab-case, as in JSON config files) from its text form.
-    /// Throws `ConfigError` for an unknown key or a value of the wrong type; range checks are `problems()`'s.
-    public mutating func set(_ key: String, to text: String) throws {
-        func int() throws -> Int {
-            guard let v = Int(text) else { throw ConfigError("\(key): \"\(text)\" is not an integer") }
-            return v
-        }
-        func double() throws -> Double {
-            guard let v = Double(text) else { throw ConfigError("\(key): \"\(text)\" is not a number") }
-            return v
-        }
-        func bool() throws -> Bool {
-            guard let v = Bool(text) else { throw ConfigError("\(key): \"\(text)\" is not true or false") }
-            return v
-        }
-        switch key {
-        case "dataset": dataset = text
-        case "data-dir": dataDir = text
-        case "model": model = text
-        case "loss": loss = text
-        case "lambda": lambda = try double()
-        case "tau": tau = try double()
-        case "beta": beta = try double()
-        case "batch-size": batchSize = try int()
-        case "epochs": epochs = try int()
-        case "max-steps": maxSteps = try int()
-        case "lr": lr = try double()
-        case "weight-decay": weightDecay = try double()
-        case "optimizer": optimizer = text
-        case "momentum": momentum = try double()
-        case "warmup-epochs": warmupEpochs = try double()
-        case "seed":
-            guard let v = UInt64(text) else { throw ConfigError("seed: \"\(text)\" is not a non-negative integer") }
-            seed = v
-        case "train-limit": trainLimit = try int()
-        case "test-limit": testLimit = try int()
-        case "out": out = text
-        case "log-every": logEvery = try int()
-        case "blas-threads": blasThreads = try int()
-        case "quiet": quiet = try bool()
-        case "debug": debug = try bool()
-        case "eval":
-            eval = try TrainConfig.parseEvaluations(text.replacingOccurrences(of: "+", with: ","))
-        case "knn-k": knnK = try int()
-        case "probe-epochs": probeEpochs = try int()
-        case "epoch-eval": epochEval = try bool()
-        default: throw ConfigError("unknown setting \"\(key)\"")
-        }
-    }
-
-    /// The settings of this config as (config key, text) pairs in declaration order, for CSV columns: optional
-    /// values left unset are empty; `lr` is the base rate actually used; `eval` is the resolved list joined by `+`.
-    public var parameterColumns: [(name: String, value: String)] {
-        func opt<T>(_ v: T?) -> String { v.map { "\($0)" } ?? "" }
-        return [
-            ("dataset", dataset), ("data-dir", dataDir), ("model", model), ("loss", loss), ("lambda", "\(lambda)"),
-            ("tau", "\(tau)"), ("beta", "\(beta)"), ("batch-size", "\(batchSize)"), ("epochs", "\(epochs)"),
-            ("max-steps", opt(maxSteps)), ("lr", "\(baseLearningRate)"), ("weight-decay", "\(weightDecay)"),
-            ("optimizer", optimizer), ("momentum", "\(momentum)"), ("warmup-epochs", "\(warmupEpochs)"),
-            ("seed", "\(seed)"), ("train-limit", opt(trainLimit)), ("test-limit", opt(testLimit)),
-            ("eval", evaluations.map(\.rawValue).joined(separator: "+")), ("knn-k", "\(knnK)"),
-            ("probe-epochs", "\(probeEpochs)"),
-        ]
     }
 }

@@ -35,7 +35,7 @@ extension TrainConfig {
                          + "use linear-probe or knn")
             }
         }
-        if probeEpochs < 1 { p.append("--probe-epochs must be >= 1, got \(probeEpochs)") }
+        if let problem = ConfigKey.named("probe-epochs")?.problem(in: self) { p.append(problem) }
         return p
     }
 

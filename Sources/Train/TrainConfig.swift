@@ -13,8 +13,8 @@ public enum EvalMode: String, Codable, Sendable, CaseIterable {
     case knn
 }
 
-/// Every setting of a training run. Keys are the command-line flag names without dashes, in camelCase for Swift and
-/// kebab-case in JSON config files (e.g. `batch-size`).
+/// Every setting of a training run. Each property is one `ConfigKey` of the table `ConfigKey.all`, whose kebab-case
+/// name (e.g. `batch-size`) is the JSON key and the flag; the property's initial value is the default.
 public struct TrainConfig: Codable, Sendable, Equatable {
     public var dataset = "fashion-mnist"
     public var dataDir = "/usr/share/datasets/fashion-mnist"
@@ -61,43 +61,49 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var checkpointEvery = 0
     /// Also write it after every N-th epoch (0: never); needs `out`.
     public var checkpointEveryEpochs = 0
+    /// Weights file the encoder starts from (config key `init`; nil: random initialisation).
+    public var initWeights: String? = nil
+    /// With `initWeights`, also load the head (false: a fresh head).
+    public var initHead = true
+    /// Pixels a side the images are resized to (nil: their native size).
+    public var imageSize: Int? = nil
+    /// Normalisation layer of the ResNets.
+    public var norm = NormKind.batch
+    /// Channel groups of group normalisation.
+    public var normGroups = 8
+    /// First layers of the ResNets.
+    public var stem = StemKind.imagenet
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey {
-        case dataset, dataDir = "data-dir", model, loss, lambda, tau, beta, batchSize = "batch-size", epochs
-        case maxSteps = "max-steps", lr, weightDecay = "weight-decay", optimizer, momentum
-        case warmupEpochs = "warmup-epochs", seed, trainLimit = "train-limit", testLimit = "test-limit", out
-        case logEvery = "log-every", blasThreads = "blas-threads", quiet, debug, eval, knnK = "knn-k"
-        case probeEpochs = "probe-epochs", epochEval = "epoch-eval", overlap, bucketSize = "bucket-size"
-        case checkpointEvery = "checkpoint-every", checkpointEveryEpochs = "checkpoint-every-epochs"
+    /// The JSON key of a setting: its `ConfigKey` name. Any string makes a key, so unknown keys can be reported.
+    public struct CodingKeys: CodingKey, Hashable, Sendable, CaseIterable {
+        public let stringValue: String
+        public var intValue: Int? { nil }
+        /// The key of the setting called `name`.
+        public init(_ name: String) { stringValue = name }
+        public init?(stringValue: String) { self.stringValue = stringValue }
+        public init?(intValue: Int) { nil }
+        /// The key's name (as the raw value of the former enum).
+        public var rawValue: String { stringValue }
+        /// The key of every setting, in table order.
+        public static var allCases: [CodingKeys] { ConfigKey.all.map(\.codingKey) }
     }
 
     public init(from decoder: Decoder) throws {
         // Every key is optional in a config file; unknown keys are errors (a typo must not pass silently).
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let any = try decoder.container(keyedBy: AnyKey.self)
-        let known = Set(CodingKeys.allCases.map(\.rawValue))
-        if let bad = any.allKeys.first(where: { !known.contains($0.stringValue) }) {
-            throw ConfigError("unknown key \"\(bad.stringValue)\" (known: \(known.sorted().joined(separator: ", ")))")
+        let box = try decoder.container(keyedBy: CodingKeys.self)
+        if let bad = box.allKeys.first(where: { ConfigKey.named($0.stringValue) == nil }) {
+            let known = ConfigKey.all.map(\.name).sorted().joined(separator: ", ")
+            throw ConfigError("unknown key \"\(bad.stringValue)\" (known: \(known))")
         }
-        func get<T: Decodable>(_ k: CodingKeys, _ d: T) throws -> T { try c.decodeIfPresent(T.self, forKey: k) ?? d }
-        let d = TrainConfig()
-        dataset = try get(.dataset, d.dataset); dataDir = try get(.dataDir, d.dataDir); model = try get(.model, d.model)
-        loss = try get(.loss, d.loss); lambda = try get(.lambda, d.lambda); tau = try get(.tau, d.tau)
-        beta = try get(.beta, d.beta); batchSize = try get(.batchSize, d.batchSize); epochs = try get(.epochs, d.epochs)
-        maxSteps = try c.decodeIfPresent(Int.self, forKey: .maxSteps); lr = try c.decodeIfPresent(Double.self, forKey: .lr)
-        weightDecay = try get(.weightDecay, d.weightDecay); optimizer = try get(.optimizer, d.optimizer)
-        momentum = try get(.momentum, d.momentum); warmupEpochs = try get(.warmupEpochs, d.warmupEpochs)
-        seed = try get(.seed, d.seed); trainLimit = try c.decodeIfPresent(Int.self, forKey: .trainLimit)
-        testLimit = try c.decodeIfPresent(Int.self, forKey: .testLimit); out = try c.decodeIfPresent(String.self, forKey: .out)
-        logEvery = try get(.logEvery, d.logEvery); blasThreads = try get(.blasThreads, d.blasThreads)
-        quiet = try get(.quiet, d.quiet); debug = try get(.debug, d.debug)
-        eval = try c.decodeIfPresent([EvalMode].self, forKey: .eval); knnK = try get(.knnK, d.knnK)
-        probeEpochs = try get(.probeEpochs, d.probeEpochs); epochEval = try get(.epochEval, d.epochEval)
-        overlap = try get(.overlap, d.overlap); bucketSize = try get(.bucketSize, d.bucketSize)
-        checkpointEvery = try get(.checkpointEvery, d.checkpointEvery)
-        checkpointEveryEpochs = try get(.checkpointEveryEpochs, d.checkpointEveryEpochs)
+        self.init()
+        for key in ConfigKey.all { try key.decodeValue(&self, box) }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var box = encoder.container(keyedBy: CodingKeys.self)
+        for key in ConfigKey.all { try key.encodeValue(self, &box) }
     }
 
     /// The learning rate actually used: `lr`, or 0.05·√(batch/256).
@@ -148,37 +154,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
 
     /// Problems with this configuration that do not depend on the data or the rank count, as messages.
     public func problems() -> [String] {
-        var p = [String]()
-        if !(tau > 0) || !tau.isFinite { p.append("--tau must be > 0, got \(tau)") }
-        if !(0...1).contains(lambda) { p.append("--lambda must be in [0, 1], got \(lambda)") }
-        if !beta.isFinite || beta < 0 { p.append("--beta must be >= 0, got \(beta)") }
-        if batchSize < 1 { p.append("--batch-size must be >= 1, got \(batchSize)") }
-        if epochs < 1 { p.append("--epochs must be >= 1, got \(epochs)") }
-        if let m = maxSteps, m < 1 { p.append("--max-steps must be >= 1, got \(m)") }
-        if let l = lr, !(l > 0) || !l.isFinite { p.append("--lr must be > 0, got \(l)") }
-        if !(weightDecay >= 0) { p.append("--weight-decay must be >= 0, got \(weightDecay)") }
-        if !(0..<1).contains(momentum) { p.append("--momentum must be in [0, 1), got \(momentum)") }
-        if !(warmupEpochs >= 0) { p.append("--warmup-epochs must be >= 0, got \(warmupEpochs)") }
-        if let t = trainLimit, t < 1 { p.append("--train-limit must be >= 1, got \(t)") }
-        if let t = testLimit, t < 1 { p.append("--test-limit must be >= 1, got \(t)") }
-        if logEvery < 1 { p.append("--log-every must be >= 1, got \(logEvery)") }
-        if blasThreads < 1 { p.append("--blas-threads must be >= 1, got \(blasThreads)") }
-        if bucketSize < 1 { p.append("--bucket-size must be >= 1, got \(bucketSize)") }
-        if checkpointEvery < 0 { p.append("--checkpoint-every must be >= 0, got \(checkpointEvery)") }
-        if checkpointEveryEpochs < 0 {
-            p.append("--checkpoint-every-epochs must be >= 0, got \(checkpointEveryEpochs)")
-        }
+        var p = ConfigKey.all.compactMap { $0.problem(in: self) }
         if (checkpointEvery > 0 || checkpointEveryEpochs > 0) && out == nil {
             p.append("--checkpoint-every and --checkpoint-every-epochs need --out DIR (the checkpoint is DIR/"
                      + "checkpoint.safetensors)")
-        }
-        if knnK < 1 { p.append("--knn-k must be >= 1, got \(knnK)") }
-        if EncoderKind(rawValue: model) == nil {
-            p.append("--model must be one of \(EncoderKind.allCases.map(\.rawValue).joined(separator: ", ")), got \(model)")
-        }
-        if !["sgd", "adamw"].contains(optimizer) { p.append("--optimizer must be sgd or adamw, got \(optimizer)") }
-        if !["fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic"].contains(dataset) {
-            p.append("--dataset must be fashion-mnist, mnist, cifar10, cifar100 or synthetic, got \(dataset)")
         }
         return p
     }
@@ -190,12 +169,3 @@ public struct ConfigError: Error, CustomStringConvertible {
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }
-
-struct AnyKey: CodingKey {
-    var stringValue: String
-    var intValue: Int? { nil }
-    init?(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
-}
-
-extension TrainConfig.CodingKeys: CaseIterable {}

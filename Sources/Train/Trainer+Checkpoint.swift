@@ -67,15 +67,9 @@ func savedConfig(of checkpoint: SafeTensors) throws -> TrainConfig {
 
 extension TrainConfig {
     /// The settings that shape the training trajectory and so must equal the checkpoint's to resume it, as
-    /// (flag name, value). Run length (epochs, max-steps), evaluation, logging and threading may differ.
+    /// (flag name, value): the `.trajectory` keys of `ConfigKey.all`. Run length, evaluation and runtime may differ.
     var trajectorySettings: [(name: String, value: String)] {
-        func opt<T>(_ v: T?) -> String { v.map { "\($0)" } ?? "all" }
-        return [
-            ("dataset", dataset), ("train-limit", opt(trainLimit)), ("model", model), ("loss", loss),
-            ("lambda", "\(lambda)"), ("tau", "\(tau)"), ("beta", "\(beta)"), ("batch-size", "\(batchSize)"),
-            ("lr", "\(baseLearningRate)"), ("weight-decay", "\(weightDecay)"), ("optimizer", optimizer),
-            ("momentum", "\(momentum)"), ("warmup-epochs", "\(warmupEpochs)"), ("seed", "\(seed)"),
-        ]
+        ConfigKey.all.filter { $0.category == .trajectory }.map { ($0.name, $0.usedText(in: self) ?? $0.unsetText) }
     }
 
     /// "--batch-size: checkpoint 26, this run 32" for every trajectory setting that differs from `saved`.

@@ -123,8 +123,8 @@ public final class Trainer<C: Communicator> {
             throw TrainingError("unknown model \(config.model)")
         }
         let netConfig = NetworkConfig(kind: encoder, inputChannels: train.channels, height: train.height,
-                                      width: train.width, classes: classes, stem: StemKind(rawValue: config.stem) ?? .imagenet,
-                                      norm: NormKind(rawValue: config.norm) ?? .batch, groups: config.normGroups)
+                                      width: train.width, classes: classes, stem: config.stem,
+                                      norm: config.norm, groups: config.normGroups)
         // The sequential encoders are small: room for the evaluation chunk too. A ResNet's activations are large,
         // so it holds one step's views and evaluation runs in chunks of that size.
         let maxBatch = encoder.resnetSpec == nil ? max(localRows, Trainer.evalChunk) : localRows

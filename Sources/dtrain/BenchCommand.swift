@@ -17,12 +17,12 @@ struct BenchTrain: ParsableCommand {
         abstract: "Time training steps: images/s, ms per phase, FLOPs per image, achieved vs sgemm GFLOP/s.",
         discussion: "Example: mpirun -n 2 dtrain bench --model cnn --loss clce --batch-size 256 --steps 20")
 
-    @Option(help: "Encoder: mlp or cnn.") var model = "mlp"
-    @Option(help: "Loss (as for train).") var loss = "clce"
+    @Option(help: .key("model")) var model = ModelKind.mlp
+    @Option(help: .key("loss")) var loss = LossKind.clce
     @Option(help: "Global images per step.") var batchSize = 256
     @Option(help: "Timed steps.") var steps = 20
     @Option(help: "Untimed warm-up steps.") var warmupSteps = 3
-    @Option(help: "Dataset: synthetic (no files needed) or any train dataset.") var dataset = "synthetic"
+    @Option(help: "Dataset: synthetic (no files needed) or any train dataset.") var dataset = DatasetName.synthetic
     @Option(help: "Dataset folder (for real datasets).") var dataDir = "/usr/share/datasets/fashion-mnist"
     @Option(help: "OpenBLAS threads per rank.") var blasThreads = 1
     @Option(help: "Gradient elements per all-reduce bucket.") var bucketSize = 1 << 18
@@ -33,15 +33,12 @@ struct BenchTrain: ParsableCommand {
         guard steps >= 1, warmupSteps >= 0 else { throw ValidationError("--steps must be >= 1 and --warmup-steps >= 0") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be >= 1, got \(batchSize)") }
         guard blasThreads >= 1 else { throw ValidationError("--blas-threads must be >= 1, got \(blasThreads)") }
-        guard LossKind(rawValue: loss) != nil else {
-            throw ValidationError("--loss must be one of \(LossKind.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        guard ["mlp", "cnn"].contains(model) else { throw ValidationError("--model must be mlp or cnn, got \(model)") }
     }
 
     func run() throws {
         var config = TrainConfig()
-        config.model = model; config.loss = loss; config.batchSize = batchSize; config.dataset = dataset
+        config.model = model.rawValue; config.loss = loss.rawValue; config.batchSize = batchSize
+        config.dataset = dataset.rawValue
         config.dataDir = dataDir; config.blasThreads = blasThreads; config.overlap = !noOverlap
         config.bucketSize = bucketSize; config.quiet = true; config.testLimit = 10
         try runOnWorld(blasThreads: blasThreads) { comm in
@@ -67,7 +64,7 @@ struct BenchLoss: ParsableCommand {
     @Option(name: .customLong("n"), help: "Rows (views) of the batch, all anchors.") var rows = 8192
     @Option(help: "Embedding width D.") var dim = 128
     @Option(help: "Classes.") var classes = 10
-    @Option(help: "Loss (as for train).") var loss = "clce"
+    @Option(help: .key("loss")) var loss = LossKind.clce
     @Option(help: "Temperature.") var tau: Float = 0.5
     @Option(help: "Timed repeats (median reported).") var repeats = 5
     @Option(help: "OpenBLAS threads.") var blasThreads = 1
@@ -78,26 +75,23 @@ struct BenchLoss: ParsableCommand {
             throw ValidationError("need --n >= 2, --dim >= 1, --classes >= 1, --repeats >= 1")
         }
         guard tau > 0 else { throw ValidationError("--tau must be > 0, got \(tau)") }
-        guard LossKind(rawValue: loss) != nil else {
-            throw ValidationError("--loss must be one of \(LossKind.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
     }
 
     func run() throws {
         BLASThreads.set(blasThreads)
         let sgemm = measureSgemmGFLOPs(size: 1024, repeats: 3)
-        let r = benchmarkLoss(rows: rows, embedDim: dim, classes: classes, kind: LossKind(rawValue: loss)!, tau: tau,
+        let r = benchmarkLoss(rows: rows, embedDim: dim, classes: classes, kind: loss, tau: tau,
                               repeats: repeats, sgemmGFLOPs: sgemm)
         struct Out: Encodable {
             let loss: String, n: Int, dim: Int, classes: Int, blasThreads: Int
             let seconds: Double, gemmFloorSeconds: Double, ratioToFloor: Double, sgemmGFLOPs: Double
         }
-        let out = Out(loss: loss, n: rows, dim: dim, classes: classes, blasThreads: blasThreads,
+        let out = Out(loss: loss.rawValue, n: rows, dim: dim, classes: classes, blasThreads: blasThreads,
                       seconds: r.medianSeconds, gemmFloorSeconds: r.floorSeconds, ratioToFloor: r.ratioToFloor,
                       sgemmGFLOPs: sgemm)
         if json { print(jsonLine(out)) } else {
             print(String(format: "%@ n=%d D=%d: forward+backward %.2f ms; GEMM floor %.2f ms at %.1f GFLOP/s "
-                         + "(3 gemms of 2·n²·D); ratio %.2f×", loss, rows, dim, 1000 * r.medianSeconds,
+                         + "(3 gemms of 2·n²·D); ratio %.2f×", loss.rawValue, rows, dim, 1000 * r.medianSeconds,
                          1000 * r.floorSeconds, sgemm, r.ratioToFloor))
         }
     }

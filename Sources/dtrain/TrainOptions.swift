@@ -1,23 +1,22 @@
 import ArgumentParser
+import Loss
+import Model
 import Train
 
-// Flags of `dtrain train` (and of `study`, which takes any of them). Every flag is optional so that a config file's
-// value stands unless the flag is given; the defaults shown are TrainConfig's.
+// Flags of `dtrain train` (and of `study`, which takes any of them), one per key of the config table
+// `ConfigKey.all`, which gives their help and shown defaults (`ConfigFlagTests` checks the two agree). Every flag is
+// optional so that a config file's value stands unless the flag is given; the defaults are TrainConfig's.
 
 struct DataOptions: ParsableArguments {
-    @Option(help: "Dataset: fashion-mnist, mnist, cifar10, cifar100 or synthetic. (default: fashion-mnist)")
-    var dataset: String?
-    @Option(help: "Folder with the dataset files. (default: /usr/share/datasets/fashion-mnist)")
-    var dataDir: String?
-    @Option(help: "Use only the first N training images.")
-    var trainLimit: Int?
-    @Option(help: "Use only the first N test images.")
-    var testLimit: Int?
+    @Option(help: .key("dataset")) var dataset: DatasetName?
+    @Option(help: .key("data-dir")) var dataDir: String?
+    @Option(help: .key("train-limit")) var trainLimit: Int?
+    @Option(help: .key("test-limit")) var testLimit: Int?
 
     func apply(to c: inout TrainConfig) {
         if let dataset {
-            c.dataset = dataset
-            if dataDir == nil, dataset != "fashion-mnist" { c.dataDir = dataset == "synthetic" ? "" : "." }
+            c.dataset = dataset.rawValue
+            if dataDir == nil, dataset != .fashionMNIST { c.dataDir = dataset == .synthetic ? "" : "." }
         }
         if let dataDir { c.dataDir = dataDir }
         if let trainLimit { c.trainLimit = trainLimit }
@@ -26,43 +25,43 @@ struct DataOptions: ParsableArguments {
 }
 
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Encoder: mlp (784-512-512-128) or cnn (4 conv + 2 linear). (default: mlp)")
-    var model: String?
-    @Option(help: "Loss: ce, supcon, ce+supcon, hscl, ce+hscl, clce or clce-no-hnm. (default: clce)")
-    var loss: String?
-    @Option(name: .customLong("lambda"), help: "Weight λ of the contrastive term in (1-λ)·CE + λ·contrastive. (default: 0.9)")
-    var lambda: Double?
-    @Option(help: "Temperature τ of the contrastive losses, > 0. (default: 0.5)")
-    var tau: Double?
-    @Option(help: "Hard-negative exponent β of LACLN and H-SCL. (default: 1)")
-    var beta: Double?
+    @Option(help: .key("model")) var model: ModelKind?
+    @Option(help: .key("loss")) var loss: LossKind?
+    @Option(name: .customLong("lambda"), help: .key("lambda")) var lambda: Double?
+    @Option(help: .key("tau")) var tau: Double?
+    @Option(help: .key("beta")) var beta: Double?
+    @Option(name: .customLong("init"), help: .key("init", valueName: "FILE")) var initWeights: String?
+    @Option(help: .key("init-head", valueName: "yes|no")) var initHead: YesNo?
+    @Option(help: .key("image-size")) var imageSize: Int?
+    @Option(help: .key("norm")) var norm: NormKind?
+    @Option(help: .key("norm-groups")) var normGroups: Int?
+    @Option(help: .key("stem")) var stem: StemKind?
 
     func apply(to c: inout TrainConfig) {
-        if let model { c.model = model }
-        if let loss { c.loss = loss }
+        if let model { c.model = model.rawValue }
+        if let loss { c.loss = loss.rawValue }
         if let lambda { c.lambda = lambda }
         if let tau { c.tau = tau }
         if let beta { c.beta = beta }
+        if let initWeights { c.initWeights = initWeights }
+        if let initHead { c.initHead = initHead.isYes }
+        if let imageSize { c.imageSize = imageSize }
+        if let norm { c.norm = norm }
+        if let normGroups { c.normGroups = normGroups }
+        if let stem { c.stem = stem }
     }
 }
 
 struct OptimOptions: ParsableArguments {
-    @Option(help: "Global images per step, split over the ranks; each gives two views. (default: 256)")
-    var batchSize: Int?
-    @Option(help: "Epochs over the training set. (default: 15)")
-    var epochs: Int?
-    @Option(help: "Stop after this many steps (the schedule ends there).")
-    var maxSteps: Int?
-    @Option(help: "Base learning rate. (default: 0.05·√(batch/256))")
-    var lr: Double?
-    @Option(help: "Weight decay. (default: 5e-4)")
-    var weightDecay: Double?
-    @Option(help: "Optimiser: sgd (momentum 0.9) or adamw. (default: sgd)")
-    var optimizer: String?
-    @Option(help: "Linear warm-up epochs before the cosine decay. (default: 1)")
-    var warmupEpochs: Double?
-    @Option(help: "Seed of initialisation, shuffling and augmentation. (default: 0)")
-    var seed: UInt64?
+    @Option(help: .key("batch-size")) var batchSize: Int?
+    @Option(help: .key("epochs")) var epochs: Int?
+    @Option(help: .key("max-steps")) var maxSteps: Int?
+    @Option(help: .key("lr")) var lr: Double?
+    @Option(help: .key("weight-decay")) var weightDecay: Double?
+    @Option(help: .key("optimizer")) var optimizer: OptimizerKind?
+    @Option(help: .key("momentum")) var momentum: Double?
+    @Option(help: .key("warmup-epochs")) var warmupEpochs: Double?
+    @Option(help: .key("seed")) var seed: UInt64?
 
     func apply(to c: inout TrainConfig) {
         if let batchSize { c.batchSize = batchSize }
@@ -70,27 +69,24 @@ struct OptimOptions: ParsableArguments {
         if let maxSteps { c.maxSteps = maxSteps }
         if let lr { c.lr = lr }
         if let weightDecay { c.weightDecay = weightDecay }
-        if let optimizer { c.optimizer = optimizer }
+        if let optimizer { c.optimizer = optimizer.rawValue }
+        if let momentum { c.momentum = momentum }
         if let warmupEpochs { c.warmupEpochs = warmupEpochs }
         if let seed { c.seed = seed }
     }
 }
 
 struct RunOptions: ParsableArguments {
-    @Option(help: "Folder for config.json and metrics.jsonl.")
-    var out: String?
-    @Option(help: "Log a metrics line every K steps. (default: 50)")
-    var logEvery: Int?
-    @Option(help: "OpenBLAS threads per rank. (default: 1)")
-    var blasThreads: Int?
-    @Flag(help: "No progress lines; the summary line is still printed.")
-    var quiet = false
+    @Option(help: .key("out")) var out: String?
+    @Option(help: .key("log-every")) var logEvery: Int?
+    @Option(help: .key("blas-threads")) var blasThreads: Int?
+    @Flag(help: .key("quiet")) var quiet = false
     @Option(help: "JSON config file with any of these options as keys (e.g. {\"batch-size\": 64}); flags override it.")
     var config: String?
-    @Option(help: "Write DIR/checkpoint.safetensors every N steps (needs --out); 0: only at the end. (default: 0)")
-    var checkpointEvery: Int?
-    @Option(help: "Also write the checkpoint after every N-th epoch (needs --out); 0: never. (default: 0)")
-    var checkpointEveryEpochs: Int?
+    @Option(help: .key("checkpoint-every")) var checkpointEvery: Int?
+    @Option(help: .key("checkpoint-every-epochs")) var checkpointEveryEpochs: Int?
+    @Flag(help: .key("overlap")) var noOverlap = false
+    @Option(help: .key("bucket-size")) var bucketSize: Int?
 
     func apply(to c: inout TrainConfig) {
         if let out { c.out = out }
@@ -99,30 +95,26 @@ struct RunOptions: ParsableArguments {
         if let logEvery { c.logEvery = logEvery }
         if let blasThreads { c.blasThreads = blasThreads }
         if quiet { c.quiet = true }
+        if noOverlap { c.overlap = false }
+        if let bucketSize { c.bucketSize = bucketSize }
     }
 }
 
 struct EvalOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Evaluations, comma-separated: head, linear-probe, knn; the first gives test_accuracy. "
-                               + "(default: head, or linear-probe when the loss trains no head)",
-                               valueName: "modes"))
-    var eval: String?
-    @Option(help: "Neighbours of the k-NN evaluation (cosine, votes weighted by exp(sim/0.07)). (default: 20)")
-    var knnK: Int?
-    @Option(help: "Epochs of the linear probe's own training on frozen embeddings. (default: 10)")
-    var probeEpochs: Int?
-    @Flag(help: ArgumentHelp("Evaluate only after the last epoch, not after every one (saves the per-epoch k-NN "
-                             + "or head pass; the result is the same)."))
-    var noEpochEval = false
+    @Option(help: .key("eval", valueName: "modes")) var eval: String?
+    @Option(help: .key("knn-k")) var knnK: Int?
+    @Option(help: .key("probe-epochs")) var probeEpochs: Int?
+    @Flag(help: .key("epoch-eval")) var noEpochEval = false
 
     func validate() throws {
         if let eval {
-            do { _ = try TrainConfig.parseEvaluations(eval) } catch { throw ValidationError("--eval: \(error)") }
+            var c = TrainConfig()
+            do { try c.set("eval", to: eval) } catch { throw ValidationError("--eval: \(error)") }
         }
     }
 
     func apply(to c: inout TrainConfig) throws {
-        if let eval { c.eval = try TrainConfig.parseEvaluations(eval) }
+        if let eval { try c.set("eval", to: eval) }
         if let knnK { c.knnK = knnK }
         if let probeEpochs { c.probeEpochs = probeEpochs }
         if noEpochEval { c.epochEval = false }
