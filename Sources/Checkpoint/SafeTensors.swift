@@ -29,6 +29,9 @@
 // UTF-8 bytes, integers as UInt64 LE). It therefore covers the step and config as well as the weights, but not the
 // header's formatting (key order, padding). It detects corruption, not tampering.
 //
+// Reading other writers' files: `floats(_:shape:)` and `readFloats(_:shape:into:)` accept F32, F16 and BF16 tensors
+// (PyTorch exports often hold half-precision weights) and widen them to Float exactly; see "Half precision" below.
+//
 // Files are written atomically (temporary file in the same folder, fsync, rename, fsync of the folder), so a crash
 // leaves either the old checkpoint or the new one. The reader validates everything listed in `CheckpointError.Kind`
 // before trusting a single offset, and allocates at most the file's size.
@@ -146,6 +149,74 @@ public struct TensorData: Sendable, Equatable {
     }
 }
 
+// MARK: - Half precision
+
+// F16 is IEEE 754 binary16: sign (1 bit), exponent e (5 bits, bias 15), mantissa m (10 bits):
+//   e = 0:       (−1)^sign · m · 2⁻²⁴               (zero and subnormals)
+//   0 < e < 31:  (−1)^sign · (1 + m / 2¹⁰) · 2^(e−15)
+//   e = 31:      ±inf when m = 0, else NaN
+// Every F16 value is a Float (binary32 has 8 exponent and 23 mantissa bits), so widening is exact: a normal number
+// keeps its mantissa (shifted up 13 bits) and gets the exponent e − 15 + 127; a subnormal is m · 2⁻²⁴ computed in
+// Float (both factors exact, so the product is); inf and NaN keep the sign and the mantissa bits (the NaN payload).
+// BF16 is the upper half of a binary32 (sign, 8-bit exponent, 7 mantissa bits): widening appends 16 zero bits.
+
+/// The Float equal to the IEEE 754 binary16 number with bit pattern `bits`, exactly (subnormals, ±0, ±inf and NaN
+/// included; a NaN keeps its sign and payload).
+public func floatFromF16(bits: UInt16) -> Float {
+    let sign = UInt32(bits >> 15) << 31
+    let exponent = UInt32(bits >> 10) & 0x1F
+    let mantissa = UInt32(bits) & 0x3FF
+    switch exponent {
+    case 0:
+        let magnitude = Float(mantissa) * 0x1p-24
+        return sign == 0 ? magnitude : -magnitude
+    case 0x1F:
+        return Float(bitPattern: sign | 0x7F80_0000 | mantissa << 13)
+    default:
+        return Float(bitPattern: sign | (exponent + 127 - 15) << 23 | mantissa << 13)
+    }
+}
+
+/// The Float whose upper 16 bits are the bfloat16 pattern `bits` and lower 16 bits are zero: its exact value.
+public func floatFromBF16(bits: UInt16) -> Float {
+    Float(bitPattern: UInt32(bits) << 16)
+}
+
+extension TensorData {
+    /// Whether `readFloats(into:)` accepts this tensor: its dtype is F32, F16 or BF16.
+    public var isFloatReadable: Bool { dtype == .f32 || dtype == .f16 || dtype == .bf16 }
+
+    /// Writes the elements as Floats into `destination`: F32 copied bit for bit, F16 and BF16 widened exactly
+    /// (`floatFromF16(bits:)`, `floatFromBF16(bits:)`). Does not allocate.
+    /// Precondition: `isFloatReadable`, `destination.count == count`.
+    public func readFloats(into destination: UnsafeMutableBufferPointer<Float>) {
+        precondition(isFloatReadable, "tensor is \(dtype.rawValue), read as F32, F16 or BF16")
+        precondition(destination.count == count, "tensor has \(count) elements, destination \(destination.count)")
+        switch dtype {
+        case .f32:
+            copy(into: destination)
+        case .f16, .bf16:
+            let widen = dtype == .f16 ? floatFromF16(bits:) : floatFromBF16(bits:)
+            bytes.withUnsafeBytes { raw in
+                for i in 0..<count {
+                    // Little-endian, and not assumed 2-byte aligned.
+                    destination[i] = widen(UInt16(raw[2 * i]) | UInt16(raw[2 * i + 1]) << 8)
+                }
+            }
+        default:
+            preconditionFailure("unreachable: \(dtype.rawValue) is not float-readable")
+        }
+    }
+
+    /// The elements as Floats: see `readFloats(into:)`. Precondition: `isFloatReadable`.
+    public func floatValues() -> [Float] {
+        [Float](unsafeUninitializedCapacity: count) { buffer, initialised in
+            readFloats(into: buffer)
+            initialised = count
+        }
+    }
+}
+
 // MARK: - Metadata keys
 
 /// The `__metadata__` keys dtrain writes. Values are strings, as safetensors requires.
@@ -223,18 +294,47 @@ public struct SafeTensors: Sendable {
     /// The tensor `name`, checked against the layout it is loaded into: throws `.missingTensor` when absent and
     /// `.layoutMismatch` when its dtype or shape differs.
     public func tensor(_ name: String, dtype: DType, shape: [Int]) throws -> TensorData {
-        guard let tensor = tensors[name] else {
-            let listed = names.prefix(8).map { "\"\($0)\"" }.joined(separator: ", ")
-            let more = names.count > 8 ? ", … (\(names.count) in all)" : ""
-            throw CheckpointError(.missingTensor, file: file,
-                                  "no tensor \"\(name)\" (the file has \(names.isEmpty ? "none" : listed + more))")
-        }
+        guard let tensor = tensors[name] else { throw missingTensor(name) }
         guard tensor.dtype == dtype, tensor.shape == shape else {
             throw CheckpointError(.layoutMismatch, file: file,
                                   "tensor \"\(name)\" is \(tensor.dtype.rawValue) \(shapeText(tensor.shape)), "
                                       + "expected \(dtype.rawValue) \(shapeText(shape))")
         }
         return tensor
+    }
+
+    /// The tensor `name` of dtype F32, F16 or BF16 and of `shape`, as Floats (F16 and BF16 widened exactly, see
+    /// `TensorData.readFloats(into:)`); throws `.missingTensor` when absent and `.layoutMismatch` when its shape
+    /// differs or its dtype is another one.
+    public func floats(_ name: String, shape: [Int]) throws -> [Float] {
+        try floatTensor(name, shape: shape).floatValues()
+    }
+
+    /// Writes the tensor `name` (F32, F16 or BF16, of `shape`) as Floats into `destination`, e.g. an arena slice's
+    /// view; throws as `floats(_:shape:)`. Precondition: `destination.count` = product(shape).
+    public func readFloats(_ name: String, shape: [Int], into destination: UnsafeMutableBufferPointer<Float>) throws {
+        precondition(elementCount(shape) == destination.count,
+                     "read \(name): shape \(shapeText(shape)) does not match a destination of \(destination.count)")
+        try floatTensor(name, shape: shape).readFloats(into: destination)
+    }
+
+    /// The tensor `name`, checked to be F32, F16 or BF16 of `shape`.
+    private func floatTensor(_ name: String, shape: [Int]) throws -> TensorData {
+        guard let tensor = tensors[name] else { throw missingTensor(name) }
+        guard tensor.isFloatReadable, tensor.shape == shape else {
+            throw CheckpointError(.layoutMismatch, file: file,
+                                  "tensor \"\(name)\" is \(tensor.dtype.rawValue) \(shapeText(tensor.shape)), "
+                                      + "expected F32, F16 or BF16 \(shapeText(shape))")
+        }
+        return tensor
+    }
+
+    /// `.missingTensor` for `name`, listing the first names the file has.
+    private func missingTensor(_ name: String) -> CheckpointError {
+        let listed = names.prefix(8).map { "\"\($0)\"" }.joined(separator: ", ")
+        let more = names.count > 8 ? ", … (\(names.count) in all)" : ""
+        return CheckpointError(.missingTensor, file: file,
+                               "no tensor \"\(name)\" (the file has \(names.isEmpty ? "none" : listed + more))")
     }
 
     // MARK: Writing
