@@ -1,6 +1,6 @@
 # dtrain: the two commands a new user needs are `make demo` and `make test` (see README.md).
 SHELL := /bin/bash
-APT_PACKAGES := libopenmpi-dev openmpi-bin libopenblas-dev pkg-config dataset-fashion-mnist python3 python3-pip
+APT_PACKAGES := libopenmpi-dev openmpi-bin libopenblas-dev zlib1g-dev pkg-config dataset-fashion-mnist python3 python3-pip
 RANKS ?= 4
 DEMO_ARGS ?= train --model mlp --loss clce --epochs 1 --out runs/demo
 BIN := .build/release/dtrain
@@ -8,7 +8,7 @@ MPIRUN := scripts/mpirun.sh
 
 .PHONY: setup build demo doctor test unit-test mpi-test bench fuzz clean plot-deps studies
 
-## setup: install the system packages (OpenMPI, OpenBLAS, Fashion-MNIST) when missing; needs root or sudo.
+## setup: install the system packages (OpenMPI, OpenBLAS, zlib, Fashion-MNIST) when missing; needs root or sudo.
 setup:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -1,8 +1,8 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Layering (see docs/ARCHITECTURE.md): only Collective touches MPI, only Tensor touches BLAS;
-// Model and Loss know nothing of ranks; Train orchestrates; dtrain is the command line.
+// Layering (see docs/ARCHITECTURE.md): only Collective touches MPI, only Tensor touches BLAS, only FileIO (CRC-32)
+// and Data (gzip) touch zlib; Model and Loss know nothing of ranks; Train orchestrates; dtrain is the command line.
 // Numeric modules are optimised in debug builds too, so `swift test` runs real-size checks quickly.
 let unchecked: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
                                  .unsafeFlags(["-O"], .when(configuration: .debug))]
@@ -22,14 +22,16 @@ let package = Package(
                        providers: [.apt(["libopenmpi-dev"])]),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Tensor", dependencies: ["CBLAS", .product(name: "RealModule", package: "swift-numerics")],
                 swiftSettings: unchecked),
         .target(name: "Collective", dependencies: ["CMPI"]),
         .target(name: "Model", dependencies: ["Tensor"], swiftSettings: unchecked),
         .target(name: "Loss", dependencies: ["Tensor", .product(name: "RealModule", package: "swift-numerics")],
                 swiftSettings: unchecked),
-        .target(name: "FileIO"),
-        .target(name: "Data", dependencies: ["Tensor", "FileIO"], swiftSettings: unchecked),
+        .target(name: "FileIO", dependencies: ["CZlib"]),
+        .target(name: "Data", dependencies: ["Tensor", "FileIO", "CZlib"], swiftSettings: unchecked),
         .target(name: "Checkpoint", dependencies: ["Tensor", "FileIO"]),
         .target(name: "Train", dependencies: ["Tensor", "Collective", "Model", "Loss", "Data", "Checkpoint", "FileIO"],
                 swiftSettings: unchecked),

@@ -14,10 +14,10 @@ HARNESSES=("$@")
 swift build --target Tensor >/dev/null && swift build --target FileIO >/dev/null
 BIN=$(swift build --show-bin-path)
 NUMERICS=$(find .build/checkouts -path "*swift-numerics/Sources/_NumericsShims/include" | head -1)
-TENSOR_FLAGS=(-I "$BIN/Modules" -I Sources/CBLAS -Xcc -I -Xcc "$NUMERICS"
+TENSOR_FLAGS=(-I "$BIN/Modules" -I Sources/CBLAS -I Sources/CZlib -Xcc -I -Xcc "$NUMERICS"
               $(pkg-config --cflags-only-I openblas | sed 's/-I/-Xcc -I/g'))
 TENSOR_OBJECTS=("$BIN"/Tensor.build/*.o "$BIN"/FileIO.build/*.o "$BIN"/RealModule.build/*.o "$BIN"/_NumericsShims.build/*.o
-                $(pkg-config --libs openblas) -lm)
+                $(pkg-config --libs openblas zlib) -lm)
 
 mkdir -p "$OUT"
 python3 fuzz/make-seeds.py "$OUT/seeds"

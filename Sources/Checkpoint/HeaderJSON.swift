@@ -1,256 +1,176 @@
-// A minimal JSON (RFC 8259) reader and writer for the safetensors header. Foundation's JSONSerialization silently
-// keeps one of two repeated keys; a checkpoint with two entries of the same name is corrupt, so this parser keeps
-// every object's members in order and rejects a repeated key. Numbers are kept as their text, so shape values and
-// offsets are checked as exact integers (no detour through Double). Nesting is capped so hostile input cannot
-// exhaust the stack.
+// The safetensors header as JSON, parsed by Foundation's JSONSerialization. One pass over the text before it
+// (`HeaderScan`) adds what a checkpoint reader needs and Foundation does not check:
+//   - nesting is capped at 32 levels before parsing, so hostile input cannot exhaust the stack;
+//   - a key repeated within one object is rejected (JSONSerialization silently keeps the last, and a checkpoint
+//     with two entries of the same name is corrupt);
+//   - a trailing comma, `[1,]` or `{"a":1,}`, is rejected (swift-corelibs-foundation accepts it; RFC 8259 and
+//     the Python and Rust safetensors readers do not);
+//   - the root object's keys are kept in file order, so tensors keep the order of the header.
+// Numbers keep their exactness through the NSNumber type Foundation chooses: a JSON integer that fits in Int is an
+// `.integer`, never a detour through Double.
+import Foundation
 
-/// A parsed JSON value. Objects keep their members in file order.
-indirect enum JSONValue: Sendable {
+/// A parsed JSON value. The root object keeps its members in file order; nested objects list them sorted by key.
+indirect enum JSONValue {
     case object([(key: String, value: JSONValue)])
     case array([JSONValue])
     case string(String)
-    /// The number's text exactly as written, e.g. "-1", "2.5e3".
-    case number(String)
+    /// An integer written without fraction or exponent that fits in Int.
+    case integer(Int)
+    /// Any other number, as Foundation renders it ("2.0", "1.5e+300", "99999999999999999999"); `isInteger` when
+    /// it was written as an integer too large for Int.
+    case number(String, isInteger: Bool)
     case bool(Bool)
     case null
 
-    /// "object", "array", … for error messages.
+    /// "an object", "an array", … for error messages.
     var typeName: String {
         switch self {
         case .object: return "an object"
         case .array: return "an array"
         case .string: return "a string"
-        case .number: return "a number"
+        case .integer, .number: return "a number"
         case .bool: return "a boolean"
         case .null: return "null"
         }
     }
 }
 
-/// A syntax error at a byte offset of the JSON text.
+/// Why the header text is not acceptable JSON, with the byte offset when known.
 struct JSONSyntaxError: Error {
     let message: String
-    let offset: Int
+    var offset: Int?
     /// True when the error is a key repeated within one object.
     var duplicateKey = false
+
+    /// The message followed by " at header byte N" when the offset is known.
+    var detail: String { offset.map { "\(message) at header byte \($0)" } ?? message }
 }
 
-/// Recursive-descent parser over UTF-8 bytes (already validated as UTF-8 by the caller).
-struct JSONParser {
+/// Parses the header text (already validated as UTF-8) into a JSONValue.
+func parseHeaderJSON(_ bytes: UnsafeBufferPointer<UInt8>) throws -> JSONValue {
+    let scan = try HeaderScan(bytes)
+    let object: Any
+    do {
+        object = try JSONSerialization.jsonObject(with: Foundation.Data(buffer: bytes))
+    } catch let error as NSError {
+        let reason = error.userInfo[NSDebugDescriptionErrorKey] as? String ?? error.localizedDescription
+        throw JSONSyntaxError(message: reason, offset: nil)
+    }
+    // Only now that the text is known to be JSON: its keys were read correctly.
+    if let (key, offset) = scan.duplicate {
+        throw JSONSyntaxError(message: "duplicate key \"\(key)\"", offset: offset, duplicateKey: true)
+    }
+    return jsonValue(object, keyOrder: scan.rootKeys)
+}
+
+/// Converts JSONSerialization's output; `keyOrder` lists an object's keys in file order (nil: sorted).
+private func jsonValue(_ object: Any, keyOrder: [String]?) -> JSONValue {
+    switch object {
+    case let dictionary as [String: Any]:
+        var keys = (keyOrder ?? []).filter { dictionary[$0] != nil }
+        if keys.count != dictionary.count { keys += dictionary.keys.filter { !keys.contains($0) }.sorted() }
+        return .object(keys.map { ($0, jsonValue(dictionary[$0]!, keyOrder: nil)) })
+    case let array as [Any]:
+        return .array(array.map { jsonValue($0, keyOrder: nil) })
+    case let string as String:
+        return .string(string)
+    case let decimal as NSDecimalNumber:
+        // Foundation's choice for numbers that Int64, UInt64 and Double cannot hold exactly.
+        let text = decimal.description
+        return .number(text, isInteger: text.allSatisfy { $0 == "-" || ($0.isASCII && $0.isNumber) })
+    case let number as NSNumber:
+        switch UInt8(bitPattern: number.objCType.pointee) {
+        case UInt8(ascii: "c"): return .bool(number.boolValue)  // true and false are char-typed
+        case UInt8(ascii: "d"), UInt8(ascii: "f"): return .number(number.description, isInteger: false)
+        case UInt8(ascii: "Q"), UInt8(ascii: "L"), UInt8(ascii: "I"):
+            // Unsigned: Foundation uses it only above Int64.max.
+            if let exact = Int(exactly: number.uint64Value) { return .integer(exact) }
+            return .number(number.description, isInteger: true)
+        default: return .integer(number.intValue)
+        }
+    default:
+        return .null
+    }
+}
+
+// MARK: - The pass before Foundation
+
+/// One pass over the header text: nesting depth, trailing commas, repeated keys and the root object's key order.
+/// Text that is not JSON in other ways passes through for JSONSerialization to report.
+struct HeaderScan {
     /// Deepest nesting accepted; a safetensors header needs 3 (root, entry, shape).
     static let maxDepth = 32
 
-    let bytes: UnsafeBufferPointer<UInt8>
-    var position = 0
+    /// The root object's keys in file order.
+    private(set) var rootKeys: [String] = []
+    /// The first key met twice in one object, and its byte offset.
+    private(set) var duplicate: (key: String, offset: Int)?
 
-    /// Parses one JSON value filling all of `bytes` except surrounding whitespace.
-    static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws -> JSONValue {
-        var parser = JSONParser(bytes: bytes)
-        parser.skipWhitespace()
-        let value = try parser.value(depth: 0)
-        parser.skipWhitespace()
-        guard parser.position == bytes.count else { throw parser.error("unexpected text after the JSON value") }
-        return value
-    }
-
-    func error(_ message: String) -> JSONSyntaxError { JSONSyntaxError(message: message, offset: position) }
-
-    var current: UInt8? { position < bytes.count ? bytes[position] : nil }
-
-    mutating func skipWhitespace() {
-        while let c = current, c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { position += 1 }
-    }
-
-    mutating func expect(_ byte: UInt8, _ what: String) throws {
-        guard current == byte else { throw error("expected \(what)") }
-        position += 1
-    }
-
-    mutating func value(depth: Int) throws -> JSONValue {
-        guard depth < Self.maxDepth else { throw error("nesting deeper than \(Self.maxDepth) levels") }
-        guard let c = current else { throw error("unexpected end of text, expected a value") }
-        switch c {
-        case UInt8(ascii: "{"): return try object(depth: depth)
-        case UInt8(ascii: "["): return try array(depth: depth)
-        case UInt8(ascii: "\""): return .string(try string())
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
-        default: throw error("unexpected character '\(UnicodeScalar(c))', expected a value")
-        }
-    }
-
-    mutating func literal(_ word: StaticString) throws {
-        let text = UnsafeBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount)
-        guard position + text.count <= bytes.count, Array(bytes[position..<position + text.count]) == Array(text) else {
-            throw error("invalid literal, expected \(word)")
-        }
-        position += text.count
-    }
-
-    mutating func object(depth: Int) throws -> JSONValue {
-        position += 1
-        var members: [(key: String, value: JSONValue)] = []
-        var seen = Set<String>()
-        skipWhitespace()
-        if current == UInt8(ascii: "}") {
-            position += 1
-            return .object(members)
-        }
-        while true {
-            skipWhitespace()
-            guard current == UInt8(ascii: "\"") else { throw error("expected a string key") }
-            let keyOffset = position
-            let key = try string()
-            guard seen.insert(key).inserted else {
-                throw JSONSyntaxError(message: "duplicate key \"\(key)\"", offset: keyOffset, duplicateKey: true)
-            }
-            skipWhitespace()
-            try expect(UInt8(ascii: ":"), "':' after a key")
-            skipWhitespace()
-            members.append((key, try value(depth: depth + 1)))
-            skipWhitespace()
-            if current == UInt8(ascii: ",") {
-                position += 1
-                continue
-            }
-            try expect(UInt8(ascii: "}"), "',' or '}' in an object")
-            return .object(members)
-        }
-    }
-
-    mutating func array(depth: Int) throws -> JSONValue {
-        position += 1
-        var elements: [JSONValue] = []
-        skipWhitespace()
-        if current == UInt8(ascii: "]") {
-            position += 1
-            return .array(elements)
-        }
-        while true {
-            skipWhitespace()
-            elements.append(try value(depth: depth + 1))
-            skipWhitespace()
-            if current == UInt8(ascii: ",") {
-                position += 1
-                continue
-            }
-            try expect(UInt8(ascii: "]"), "',' or ']' in an array")
-            return .array(elements)
-        }
-    }
-
-    /// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
-    mutating func number() throws -> String {
-        let start = position
-        func digits(_ parser: inout JSONParser) -> Int {
-            let from = parser.position
-            while let c = parser.current, c >= UInt8(ascii: "0"), c <= UInt8(ascii: "9") { parser.position += 1 }
-            return parser.position - from
-        }
-        if current == UInt8(ascii: "-") { position += 1 }
-        if current == UInt8(ascii: "0") {
-            position += 1
-        } else if digits(&self) == 0 {
-            throw error("invalid number")
-        }
-        if current == UInt8(ascii: ".") {
-            position += 1
-            guard digits(&self) > 0 else { throw error("invalid number: no digits after '.'") }
-        }
-        if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
-            position += 1
-            if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { position += 1 }
-            guard digits(&self) > 0 else { throw error("invalid number: no digits in the exponent") }
-        }
-        return String(decoding: bytes[start..<position], as: UTF8.self)
-    }
-
-    mutating func string() throws -> String {
-        position += 1
-        var out: [UInt8] = []
-        while true {
-            guard let c = current else { throw error("unterminated string") }
-            position += 1
+    /// Scans `bytes`; throws on nesting deeper than `maxDepth` or a comma before a closing bracket.
+    init(_ bytes: UnsafeBufferPointer<UInt8>) throws {
+        var open: [Set<String>?] = []  // per open container, innermost last: its keys so far (nil for an array)
+        var previous: UInt8 = 0  // the last byte outside strings that is not whitespace
+        var i = 0
+        while i < bytes.count {
+            let c = bytes[i]
             switch c {
-            case UInt8(ascii: "\""):
-                return String(decoding: out, as: UTF8.self)
-            case UInt8(ascii: "\\"):
-                guard let e = current else { throw error("unterminated escape") }
-                position += 1
-                switch e {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(e)
-                case UInt8(ascii: "b"): out.append(0x08)
-                case UInt8(ascii: "f"): out.append(0x0C)
-                case UInt8(ascii: "n"): out.append(0x0A)
-                case UInt8(ascii: "r"): out.append(0x0D)
-                case UInt8(ascii: "t"): out.append(0x09)
-                case UInt8(ascii: "u"):
-                    var scalar = try hex4()
-                    if (0xD800..<0xDC00).contains(scalar) {
-                        guard current == UInt8(ascii: "\\"), position + 1 < bytes.count,
-                              bytes[position + 1] == UInt8(ascii: "u") else {
-                            throw error("unpaired surrogate \\u\(String(scalar, radix: 16))")
-                        }
-                        position += 2
-                        let low = try hex4()
-                        guard (0xDC00..<0xE000).contains(low) else {
-                            throw error("unpaired surrogate \\u\(String(scalar, radix: 16))")
-                        }
-                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                    } else if (0xDC00..<0xE000).contains(scalar) {
-                        throw error("unpaired surrogate \\u\(String(scalar, radix: 16))")
-                    }
-                    out.append(contentsOf: Array(String(Character(UnicodeScalar(scalar)!)).utf8))
-                default:
-                    throw error("invalid escape \\\(UnicodeScalar(e))")
+            case 0x20, 0x0A, 0x0D, 0x09:
+                i += 1
+                continue
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                guard open.count < Self.maxDepth else {
+                    throw JSONSyntaxError(message: "nesting deeper than \(Self.maxDepth) levels", offset: i)
                 }
-            case 0..<0x20:
-                throw error("unescaped control character 0x\(String(c, radix: 16)) in a string")
+                open.append(c == UInt8(ascii: "{") ? [] : nil)
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                guard previous != UInt8(ascii: ",") else {
+                    throw JSONSyntaxError(message: "trailing comma before '\(UnicodeScalar(c))'", offset: i)
+                }
+                if !open.isEmpty { open.removeLast() }
+            case UInt8(ascii: "\""):
+                let start = i
+                var escaped = false
+                i += 1
+                while i < bytes.count, bytes[i] != UInt8(ascii: "\"") {
+                    if bytes[i] == UInt8(ascii: "\\") {
+                        escaped = true
+                        i += 1
+                    }
+                    i += 1
+                }
+                // A key: a terminated string right after '{' or ',' inside an object.
+                if i < bytes.count, previous == UInt8(ascii: "{") || previous == UInt8(ascii: ","),
+                   let last = open.indices.last, open[last] != nil {
+                    let key = Self.decode(UnsafeBufferPointer(rebasing: bytes[start...i]), escaped: escaped)
+                    if !open[last]!.insert(key).inserted, duplicate == nil { duplicate = (key, start) }
+                    if last == 0 { rootKeys.append(key) }
+                }
             default:
-                out.append(c)
+                break
             }
+            previous = c
+            i += 1
         }
     }
 
-    mutating func hex4() throws -> UInt32 {
-        guard position + 4 <= bytes.count else { throw error("truncated \\u escape") }
-        var value: UInt32 = 0
-        for _ in 0..<4 {
-            let c = bytes[position]
-            let digit: UInt8
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = c - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = c - UInt8(ascii: "a") + 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = c - UInt8(ascii: "A") + 10
-            default: throw error("invalid hex digit in \\u escape")
-            }
-            value = value << 4 | UInt32(digit)
-            position += 1
+    /// The text of a string literal, quotes included; escapes are decoded by Foundation.
+    static func decode(_ literal: UnsafeBufferPointer<UInt8>, escaped: Bool) -> String {
+        if escaped, let text = try? JSONSerialization.jsonObject(with: Foundation.Data(buffer: literal),
+                                                                 options: .fragmentsAllowed) as? String {
+            return text
         }
-        return value
+        return String(decoding: literal.dropFirst().dropLast(), as: UTF8.self)
     }
 }
 
 // MARK: - Writing
 
-/// Appends `text` to `out` as a JSON string literal: quotes, backslashes and control characters escaped,
-/// everything else as raw UTF-8.
+/// Appends `text` to `out` as a JSON string literal, written by JSONSerialization (quotes, backslashes and control
+/// characters escaped, everything else as raw UTF-8).
 func appendJSONString(_ text: String, to out: inout [UInt8]) {
-    out.append(UInt8(ascii: "\""))
-    for c in text.utf8 {
-        switch c {
-        case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-        case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-        case 0x0A: out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-        case 0x0D: out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-        case 0x09: out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-        case 0..<0x20:
-            let digits = Array("0123456789abcdef".utf8)
-            out += Array("\\u00".utf8) + [digits[Int(c >> 4)], digits[Int(c & 15)]]
-        default: out.append(c)
-        }
-    }
-    out.append(UInt8(ascii: "\""))
+    // Any Swift String is valid Unicode, so encoding one as a JSON fragment cannot fail.
+    let literal = try! JSONSerialization.data(withJSONObject: text, options: [.fragmentsAllowed,
+                                                                              .withoutEscapingSlashes])
+    out += literal
 }

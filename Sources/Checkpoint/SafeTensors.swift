@@ -437,10 +437,10 @@ public struct SafeTensors: Sendable {
             }
             let root: JSONValue
             do {
-                root = try JSONParser.parse(header)
+                root = try parseHeaderJSON(header)
             } catch let e as JSONSyntaxError {
                 let kind: CheckpointError.Kind = e.duplicateKey ? .duplicateName : .badHeader
-                throw fail(kind, "header is not valid JSON: \(e.message) at header byte \(e.offset)")
+                throw fail(kind, "header is not valid JSON: \(e.detail)")
             }
             guard case .object(let members) = root else {
                 throw fail(.badHeader, "header is \(root.typeName), expected an object")
@@ -513,19 +513,16 @@ func parseMetadata(_ value: JSONValue, fail: Fail) throws -> [String: String] {
 
 /// A JSON number that must be a non-negative integer fitting in Int; `what` names it in the error.
 func nonNegativeInteger(_ value: JSONValue, _ what: String, _ kind: CheckpointError.Kind, fail: Fail) throws -> Int {
-    guard case .number(let text) = value else {
+    switch value {
+    case .integer(let n):
+        guard n >= 0 else { throw fail(kind, "\(what) is negative (\(n))") }
+        return n
+    case .number(let text, let isInteger):
+        if text.hasPrefix("-") { throw fail(kind, "\(what) is negative (\(text))") }
+        throw fail(kind, isInteger ? "\(what) is \(text), too large" : "\(what) is \(text), not an integer")
+    default:
         throw fail(kind, "\(what) is \(value.typeName), expected a non-negative integer")
     }
-    if text.hasPrefix("-") {
-        guard text.allSatisfy({ $0 == "-" || $0 == "0" }) else { throw fail(kind, "\(what) is negative (\(text))") }
-    }
-    guard text.allSatisfy({ $0.isASCII && $0.isNumber }) || text == "-0" else {
-        throw fail(kind, "\(what) is \(text), not an integer")
-    }
-    guard let n = Int(text == "-0" ? "0" : text) else {
-        throw fail(kind, "\(what) is \(text), too large")
-    }
-    return n
 }
 
 func parseEntry(name: String, _ value: JSONValue, fail: Fail) throws -> HeaderEntry {

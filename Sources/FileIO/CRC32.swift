@@ -1,8 +1,11 @@
-// CRC-32 (ISO 3309 / zlib, reflected polynomial 0xEDB88320): gzip's member check and the checkpoint checksum.
+// CRC-32 (ISO 3309 / zlib, reflected polynomial 0xEDB88320): the checkpoint checksum. Computed by the system zlib.
+import CZlib
 
 /// The CRC-32 of `bytes`, continuing from `crc` (0 to start): `crc32(a + b) == crc32(b, crc: crc32(a))`.
 public func crc32(_ bytes: UnsafeBufferPointer<UInt8>, crc: UInt32 = 0) -> UInt32 {
-    CRC32Table.shared.update(crc, bytes)
+    guard let base = bytes.baseAddress, !bytes.isEmpty else { return crc }
+    // crc32_z takes a size_t length, so no chunking is needed; the result fits in 32 bits.
+    return UInt32(truncatingIfNeeded: CZlib.crc32_z(UInt(crc), base, bytes.count))
 }
 
 /// The CRC-32 of an array of bytes.
@@ -31,51 +34,4 @@ public struct CRC32: Sendable {
 
     /// Continues the checksum over the 8 little-endian bytes of `value`.
     public mutating func update(_ value: UInt64) { withUnsafeBytes(of: value.littleEndian) { update($0) } }
-}
-
-/// Slicing-by-8 tables: entry [k·256 + b] is the CRC of byte b followed by k zero bytes.
-final class CRC32Table: Sendable {
-    static let shared = CRC32Table()
-    let table: [UInt32]
-
-    private init() {
-        var t = [UInt32](repeating: 0, count: 8 * 256)
-        for b in 0..<256 {
-            var c = UInt32(b)
-            for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
-            t[b] = c
-        }
-        for k in 1..<8 {
-            for b in 0..<256 {
-                let previous = t[(k - 1) * 256 + b]
-                t[k * 256 + b] = (previous >> 8) ^ t[Int(previous & 0xFF)]
-            }
-        }
-        table = t
-    }
-
-    func update(_ crc: UInt32, _ bytes: UnsafeBufferPointer<UInt8>) -> UInt32 {
-        guard var p = bytes.baseAddress else { return crc }
-        var c = ~crc
-        var n = bytes.count
-        table.withUnsafeBufferPointer { t in
-            while n >= 8 {
-                let one = UInt32(p[0]) | UInt32(p[1]) << 8 | UInt32(p[2]) << 16 | UInt32(p[3]) << 24
-                let two = UInt32(p[4]) | UInt32(p[5]) << 8 | UInt32(p[6]) << 16 | UInt32(p[7]) << 24
-                let x = one ^ c
-                c = t[7 * 256 + Int(x & 0xFF)] ^ t[6 * 256 + Int((x >> 8) & 0xFF)]
-                    ^ t[5 * 256 + Int((x >> 16) & 0xFF)] ^ t[4 * 256 + Int(x >> 24)]
-                    ^ t[3 * 256 + Int(two & 0xFF)] ^ t[2 * 256 + Int((two >> 8) & 0xFF)]
-                    ^ t[1 * 256 + Int((two >> 16) & 0xFF)] ^ t[Int(two >> 24)]
-                p += 8
-                n -= 8
-            }
-            while n > 0 {
-                c = t[Int((c ^ UInt32(p[0])) & 0xFF)] ^ (c >> 8)
-                p += 1
-                n -= 1
-            }
-        }
-        return ~c
-    }
 }

@@ -100,7 +100,15 @@ struct SafeTensorsRejectionTests {
         }
         #expect(expectRejected(.badShape, entry("[-2]")).contains("tensor \"w\" shape[0] is negative (-2)"))
         #expect(expectRejected(.badShape, entry("[2.0]")).contains("shape[0] is 2.0, not an integer"))
-        #expect(expectRejected(.badShape, entry("[1, 2e0]")).contains("shape[1] is 2e0, not an integer"))
+        // Foundation keeps a number's value, not its spelling: 2e0 is reported as 2.0.
+        #expect(expectRejected(.badShape, entry("[1, 2e0]")).contains("shape[1] is 2.0, not an integer"))
+        #expect(expectRejected(.badShape, entry("[1.5]")).contains("shape[0] is 1.5, not an integer"))
+        #expect(expectRejected(.badShape, entry("[-1]")).contains("shape[0] is negative (-1)"))
+        #expect(expectRejected(.badShape, entry("[18446744073709551615]")).contains("too large"))
+        #expect(expectRejected(.badShape, entry("[true]")).contains("shape[0] is a boolean"))
+        expectRejected(.badHeader, entry("[1e999]"))
+        expectRejected(.badHeader, entry("[2,]"))
+        expectRejected(.badHeader, "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8],}}")
         #expect(expectRejected(.badShape, entry("[\"2\"]")).contains("shape[0] is a string"))
         #expect(expectRejected(.badShape, entry("[99999999999999999999]")).contains("too large"))
         expectRejected(.badShape, entry("2"))

@@ -96,6 +96,27 @@ struct GzipTests {
         #expect(error?.description.hasPrefix("bad-crc.gz: ") == true)
     }
 
+    @Test func concatenatedMembersAndCorruptCRCInTheSecond() throws {
+        // Without the gzip tool: the embedded member twice is one file holding both payloads.
+        let line = Array("gzip member\n".utf8)
+        #expect(try gunzip(gzipVector + gzipVector, name: "twice.gz") == line + line)
+        #expect(try gunzip(gzipVector + gzipVector + gzipVector, name: "thrice.gz") == line + line + line)
+        // A bad CRC in the second member is reported with both values, as for the first.
+        var bytes = gzipVector + gzipVector
+        bytes[bytes.count - 8] ^= 0x01
+        let crc = expectDataError(.corruptGzip) { _ = try gunzip(bytes, name: "second.gz") }
+        #expect(crc?.description == "second.gz: CRC-32 mismatch: trailer says 0xEEA003BE, data gives 0xEEA003BF")
+        var size = gzipVector + gzipVector
+        size[size.count - 4] ^= 0x01
+        let isize = expectDataError(.corruptGzip) { _ = try gunzip(size, name: "size.gz") }
+        #expect(isize?.description == "size.gz: ISIZE mismatch: trailer says 13 bytes, stream gave 12")
+        // A second member cut anywhere, or a stray magic number, is an error, not a short read.
+        for cut in (gzipVector.count + 1)..<(2 * gzipVector.count) {
+            expectDataError(.corruptGzip) { _ = try gunzip(Array((gzipVector + gzipVector)[..<cut]), name: "cut.gz") }
+        }
+        expectDataError(.corruptGzip) { _ = try gunzip(gzipVector + [0x1F, 0x8B], name: "stray.gz") }
+    }
+
     @Test func rejectsBadISIZE() {
         var bytes = gzipVector
         bytes[bytes.count - 4] ^= 0x01
