@@ -8,6 +8,7 @@
 //   7. all-reduce the gradient arena with SUM (the loss is already divided by the global count)
 //   8. optimiser step with the scheduled learning rate
 // Nothing in steps 1–8 allocates: every buffer below is made once in `init`.
+import Checkpoint
 import Collective
 import Data
 import Foundation
@@ -80,6 +81,8 @@ public final class Trainer<C: Communicator> {
     /// The permutation of the current epoch (made once per epoch, outside the step).
     var permutation: [Int] = []
     var permutationEpoch = -1
+    /// What `--init` loaded (nil without it).
+    public private(set) var initReport: WeightLoadReport?
     /// Steps completed.
     public internal(set) var step = 0
     /// Seconds spent in each phase since the last `resetTimes()`.
@@ -129,6 +132,16 @@ public final class Trainer<C: Communicator> {
         // so it holds one step's views and evaluation runs in chunks of that size.
         let maxBatch = encoder.resnetSpec == nil ? max(localRows, Trainer.evalChunk) : localRows
         network = Network(config: netConfig, maxBatch: maxBatch, seed: config.seed)
+        if let path = config.initWeights {
+            // Every rank reads the file itself and applies the same deterministic load.
+            let file: SafeTensors
+            do { file = try SafeTensors.read(path: path, requireChecksum: false) } catch {
+                throw TrainingError("--init \(path): \(error)")
+            }
+            do { initReport = try network.load(weights: file, includeHead: config.initHead) } catch {
+                throw TrainingError("--init \(path): \(error)")
+            }
+        }
         if comm.size > 1 {
             // BatchNorm statistics over the global batch, so the step does not depend on the rank count.
             network.reducer = StatisticsReducer { [comm] values in try comm.allReduceSum(values) }

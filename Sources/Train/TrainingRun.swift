@@ -27,8 +27,13 @@ public final class SilentObserver: RunObserver {
 
 /// Loads the datasets a config names (every rank reads the files itself).
 public func loadDatasets(_ config: TrainConfig) throws -> (train: Dataset, test: Dataset) {
-    let train = try loadDataset(name: config.dataset, directory: config.dataDir, split: .train, limit: config.trainLimit)
-    let test = try loadDataset(name: config.dataset, directory: config.dataDir, split: .test, limit: config.testLimit)
+    var train = try loadDataset(name: config.dataset, directory: config.dataDir, split: .train, limit: config.trainLimit)
+    var test = try loadDataset(name: config.dataset, directory: config.dataDir, split: .test, limit: config.testLimit)
+    if let size = config.imageSize {
+        // Bilinear, as torch's interpolate(align_corners=False, antialias=False), once, before augmentation.
+        if train.height != size || train.width != size { train = train.resized(to: size) }
+        if test.height != size || test.width != size { test = test.resized(to: size) }
+    }
     return (train, test)
 }
 
@@ -115,6 +120,10 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
             + "model \(config.model) (\(trainer.network.parameterCount) parameters), \(comm.size) rank(s), "
             + "global batch \(config.batchSize) images = \(2 * config.batchSize) views, "
             + "\(trainer.totalSteps) steps (\(trainer.stepsPerEpoch)/epoch), lr \(config.baseLearningRate)")
+        if let report = trainer.initReport, let path = config.initWeights {
+            observer.progress("dtrain: --init \(path): \(report.loaded) tensors (\(report.naming.rawValue) names)"
+                              + report.notes.map { "; " + $0 }.joined())
+        }
         if resumed, let resume = control.resume {
             observer.progress("dtrain: resumed from \(checkpointPath(directory: resume)) at step \(firstStep) "
                               + "(epoch \(firstStep / trainer.stepsPerEpoch + 1))")
