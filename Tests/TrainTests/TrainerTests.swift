@@ -1,3 +1,4 @@
+import Checkpoint
 import Collective
 import Data
 import Foundation
@@ -149,6 +150,61 @@ private let datasets: (train: Dataset, test: Dataset) = {
             _ = try LocalGroup.run(size: 3) { comm in
                 try Trainer(config: config, comm: comm, train: datasets.train, test: datasets.test)
             }
+        }
+    }
+}
+
+@Suite struct InitWeightsTests {
+    /// `--init` of a finished run's checkpoint starts from its parameters and BatchNorm statistics; `--init-head no`
+    /// keeps the fresh head; a missing or foreign file stops the run with the path in the message.
+    @Test func initFromCheckpointAndErrors() throws {
+        var config = smallConfig(model: "resnet20")
+        config.maxSteps = 2
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("dtrain-init-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        config.out = out
+        _ = try LocalGroup.run(size: 2) { comm in
+            try runTraining(config: config, comm: comm, train: datasets.train, test: datasets.test)
+        }
+        let saved = try SafeTensors.read(path: checkpointPath(directory: out))
+        var fresh = smallConfig(model: "resnet20")
+        fresh.seed = 9
+        fresh.initWeights = checkpointPath(directory: out)
+        let trainer = try LocalGroup.run(size: 1) { comm in
+            try Trainer(config: fresh, comm: comm, train: datasets.train, test: datasets.test)
+        }[0]
+        #expect(trainer.initReport?.naming == .checkpoint)
+        for entry in trainer.network.registry.parameters {
+            #expect(Array(trainer.network.params.view(entry.slice)) == saved["param/" + entry.name]!.values(as: Float.self))
+        }
+        for entry in trainer.network.registry.buffers {
+            #expect(Array(trainer.network.buffers.view(entry.slice)) == saved["buffer/" + entry.name]!.values(as: Float.self))
+        }
+        fresh.initHead = false
+        let headless = try LocalGroup.run(size: 1) { comm in
+            try Trainer(config: fresh, comm: comm, train: datasets.train, test: datasets.test)
+        }[0]
+        let head = headless.network.registry.parameter(named: "head.weight")!.slice
+        #expect(Array(headless.network.params.view(head)) != saved["param/head.weight"]!.values(as: Float.self))
+
+        fresh.initWeights = out + "/no-such.safetensors"
+        do {
+            _ = try LocalGroup.run(size: 2) { comm in
+                try Trainer(config: fresh, comm: comm, train: datasets.train, test: datasets.test)
+            }
+            Issue.record("a missing --init file was accepted")
+        } catch let e as TrainingError {
+            #expect(e.message.contains("--init") && e.message.contains("no-such.safetensors"), "\(e.message)")
+        }
+        var mlp = smallConfig(model: "mlp")
+        mlp.initWeights = checkpointPath(directory: out)
+        do {
+            _ = try LocalGroup.run(size: 1) { comm in
+                try Trainer(config: mlp, comm: comm, train: datasets.train, test: datasets.test)
+            }
+            Issue.record("resnet20 weights were accepted by an mlp")
+        } catch let e as TrainingError {
+            #expect(e.message.contains("missing") && e.message.contains("unexpected"), "\(e.message)")
         }
     }
 }
