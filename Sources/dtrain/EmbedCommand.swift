@@ -1,0 +1,185 @@
+import ArgumentParser
+import Data
+import FileIO
+import Foundation
+import Model
+import Train
+
+/// A split of the data (`--split`).
+enum SplitName: String, CaseIterable, ExpressibleByArgument {
+    case train, test
+    var split: Split { self == .train ? .train : .test }
+}
+
+/// `dtrain embed`: eval-mode embeddings and logits of a split, as .npy files.
+struct EmbedCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "embed",
+        abstract: "Write the eval-mode embeddings (and logits) of a data split as NumPy .npy files.",
+        discussion: """
+            Every image of the split (or its first --limit images), un-augmented and normalised as evaluation \
+            sees it, goes through the encoder and head in evaluation mode (BatchNorm running statistics). \
+            EMB.npy holds float32 (N, D) embeddings and LOGITS.npy float32 (N, K) logits, rows in dataset order.
+            With --checkpoint DIR the model, dataset, data folder, image size, stem and norm default to the run's \
+            own settings and the weights are DIR/checkpoint.safetensors; with --init FILE give --model (and the \
+            data options) yourself. One process does the work: under mpirun rank 0 computes and writes, the \
+            other ranks exit.
+            Examples:
+              dtrain embed --checkpoint runs/a --out emb.npy --logits logits.npy
+              dtrain embed --model resnet18 --init resnet18.safetensors --dataset cifar10 --data-dir data \\
+                  --split train --limit 1000 --out emb.npy
+            """)
+
+    @Option(help: "Encoder architecture (default with --checkpoint: the run's; required with --init).")
+    var model: ModelKind?
+
+    @Option(name: .customLong("init"), help: ArgumentHelp(
+        "Weights to embed with: a safetensors file (a dtrain checkpoint, an encoder./head. file, or a torchvision "
+        + "ResNet state dict). Without a head of the right size the head is the seeded initialisation.",
+        valueName: "FILE"))
+    var initWeights: String?
+
+    @Option(help: ArgumentHelp("A training run's folder: its checkpoint.safetensors gives the weights and its "
+                               + "settings give the defaults of the other options.", valueName: "DIR"))
+    var checkpoint: String?
+
+    @Option(help: "Data set to embed (default: the checkpoint's, else fashion-mnist).")
+    var dataset: DatasetName?
+
+    @Option(help: "Folder holding the data set's files (default: the checkpoint's; '.' for CIFAR).")
+    var dataDir: String?
+
+    @Option(help: "Which split to embed.")
+    var split: SplitName = .test
+
+    @Option(help: "Embed only the first N images of the split.")
+    var limit: Int?
+
+    @Option(help: "Resize images to N×N (bilinear) first (default: the checkpoint's).")
+    var imageSize: Int?
+
+    @Option(help: "ResNet stem (default: the checkpoint's, else imagenet).")
+    var stem: StemKind?
+
+    @Option(help: "ResNet normalisation layers (default: the checkpoint's, else batch).")
+    var norm: NormKind?
+
+    @Option(help: "Groups of group norm (default: the checkpoint's, else 8).")
+    var normGroups: Int?
+
+    @Option(help: ArgumentHelp("Output .npy file of the (N, D) float32 embeddings.", valueName: "EMB.npy"))
+    var out: String
+
+    @Option(help: ArgumentHelp("Also write the (N, K) float32 logits of the head to this .npy file.",
+                               valueName: "LOGITS.npy"))
+    var logits: String?
+
+    @Option(help: "OpenBLAS threads.")
+    var blasThreads = 1
+
+    /// The settings: the checkpoint's (or the defaults), then the options given.
+    func embedConfig() throws -> TrainConfig {
+        var c = TrainConfig()
+        if let checkpoint {
+            do { c = try checkpointConfig(directory: checkpoint) } catch {
+                throw ValidationError("--checkpoint: \(error)")
+            }
+        }
+        if let model { c.model = model.rawValue }
+        if let dataset {
+            c.dataset = dataset.rawValue
+            if dataDir == nil, dataset != .fashionMNIST { c.dataDir = dataset == .synthetic ? "" : "." }
+        }
+        if let dataDir { c.dataDir = dataDir }
+        if let imageSize { c.imageSize = imageSize }
+        if let stem { c.stem = stem }
+        if let norm { c.norm = norm }
+        if let normGroups { c.normGroups = normGroups }
+        return c
+    }
+
+    /// The weight file: DIR/checkpoint.safetensors or --init FILE.
+    var weightsPath: String { checkpoint.map { checkpointPath(directory: $0) } ?? initWeights! }
+
+    func validate() throws {
+        switch (initWeights, checkpoint) {
+        case (nil, nil): throw ValidationError("give the weights: --checkpoint DIR or --init FILE")
+        case (.some, .some): throw ValidationError("--checkpoint and --init exclude each other")
+        case (.some, nil): if model == nil { throw ValidationError("--init needs --model") }
+        default: break
+        }
+        if let limit, limit < 1 { throw ValidationError("--limit must be >= 1, got \(limit)") }
+        if let imageSize, imageSize < 8 { throw ValidationError("--image-size must be >= 8, got \(imageSize)") }
+        if let normGroups, normGroups < 1 { throw ValidationError("--norm-groups must be >= 1, got \(normGroups)") }
+        if blasThreads < 1 { throw ValidationError("--blas-threads must be >= 1, got \(blasThreads)") }
+        if let logits, logits == out { throw ValidationError("--logits and --out name the same file") }
+        _ = try embedConfig()
+    }
+
+    func run() throws {
+        let config = try embedConfig()
+        try runOnWorld(blasThreads: blasThreads) { comm in
+            guard comm.rank == 0 else { return }
+            let result = try embedSplit(config: config, weights: weightsPath, split: split.split, limit: limit)
+            for note in result.report.notes { printError("note: \(note)") }
+            try writeNPY(result.embeddings, shape: [result.count, result.embedDim], to: out)
+            if let logits { try writeNPY(result.logits, shape: [result.count, result.classes], to: logits) }
+            printError("embedded \(result.count) \(split.rawValue) images of \(config.dataset) with \(config.model): "
+                       + "\(out) (\(result.count), \(result.embedDim))"
+                       + (logits.map { ", \($0) (\(result.count), \(result.classes))" } ?? ""))
+        }
+    }
+}
+
+/// The tensor names of `dtrain export` (`--names`).
+enum ExportNames: String, CaseIterable, ExpressibleByArgument {
+    case dtrain, torchvision
+    var naming: WeightNaming { self == .dtrain ? .dtrain : .torchvision }
+}
+
+/// `dtrain export`: a checkpoint's weights as a plain safetensors file.
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write a run's weights and BatchNorm buffers as a safetensors file for other tools.",
+        discussion: """
+            Reads DIR/checkpoint.safetensors and writes the parameters (F32), BatchNorm running statistics (F32) \
+            and num_batches_tracked counters (I64 scalars), without optimiser state. --names dtrain gives \
+            encoder.* and head.* names (dtrain's and the PyTorch peer's); --names torchvision gives a ResNet state \
+            dict that torchvision.models.resnet18(num_classes=K).load_state_dict(..., strict=True) accepts \
+            (conv1.weight, layer1.0.bn1.running_mean, ..., fc.weight; read it with safetensors.torch.load_file). \
+            The file is written atomically; an existing file is kept unless --force.
+            Example: dtrain export --checkpoint runs/a --names torchvision --out resnet18.safetensors
+            """)
+
+    @Option(help: ArgumentHelp("The training run's folder (its checkpoint.safetensors is read).", valueName: "DIR"))
+    var checkpoint: String
+
+    @Option(help: ArgumentHelp("The safetensors file to write.", valueName: "FILE.safetensors"))
+    var out: String
+
+    @Option(help: "Tensor names: dtrain (encoder.*, head.*) or torchvision (conv1.*, layerN.i.*, fc.*; ResNets only).")
+    var names: ExportNames = .dtrain
+
+    @Flag(help: "Replace an existing output file.")
+    var force = false
+
+    func validate() throws {
+        if !force && fileExists(out) {
+            throw ValidationError("\(out) exists; give --force to replace it")
+        }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw ValidationError("\(out) is a folder")
+        }
+    }
+
+    func run() throws {
+        try runOnWorld(blasThreads: 1) { comm in
+            guard comm.rank == 0 else { return }
+            let file = try exportCheckpoint(directory: checkpoint, naming: names.naming)
+            try file.write(to: out)
+            printError("exported \(file.names.count) tensors with \(names.rawValue) names to \(out)")
+        }
+    }
+}
