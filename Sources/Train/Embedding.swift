@@ -93,13 +93,16 @@ public struct EmbedResult {
 public func embedSplit(config: TrainConfig, weights path: String, split: Split, limit: Int?) throws -> EmbedResult {
     let file: SafeTensors
     do { file = try SafeTensors.read(path: path, requireChecksum: false) } catch { throw TrainingError("\(error)") }
-    let data = try loadSplit(config, split: split, limit: limit)
+    // The whole split, then its first `limit` images: the synthetic data's normalisation is measured on the images
+    // generated, so loading fewer would change the first ones' normalised values.
+    let data = try loadSplit(config, split: split, limit: nil)
+    let count = min(limit ?? data.count, data.count)
     let classes = headClasses(in: file) ?? data.classes
     let network = try makeNetwork(config: config, channels: data.channels, height: data.height, width: data.width,
-                                  classes: classes, maxBatch: embedChunk(model: config.model, count: data.count))
+                                  classes: classes, maxBatch: embedChunk(model: config.model, count: count))
     let report = try network.load(weights: file, includeHead: headClasses(in: file) != nil)
-    let (e, l) = try embedDataset(network: network, dataset: data, seed: config.seed)
-    return EmbedResult(embeddings: e, logits: l, count: data.count, embedDim: network.config.embedDim,
+    let (e, l) = try embedDataset(network: network, dataset: data, limit: count, seed: config.seed)
+    return EmbedResult(embeddings: e, logits: l, count: count, embedDim: network.config.embedDim,
                        classes: classes, report: report)
 }
 
