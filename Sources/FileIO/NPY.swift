@@ -55,7 +55,8 @@ public func parseNPYFloat32(_ bytes: [UInt8]) throws -> (shape: [Int], values: [
     }
     guard header.contains("'descr': '<f4'") else { throw fail("dtype is not '<f4' in \(header)") }
     guard header.contains("'fortran_order': False") else { throw fail("not C order in \(header)") }
-    guard let open = header.firstRange(of: "'shape': ("), let close = header[open.upperBound...].firstIndex(of: ")") else {
+    guard let open = header.firstRange(of: "'shape': ("),
+          let close = header[open.upperBound...].firstIndex(of: ")") else {
         throw fail("no shape in \(header)")
     }
     let dims = header[open.upperBound..<close].split(separator: ",").map { $0.trimmingSpaces }.filter { !$0.isEmpty }

@@ -71,8 +71,12 @@ public func embedDataset(network: Network, dataset: Dataset, limit: Int? = nil, 
         let count = min(step, n - first)
         filler.fillEvaluationBatch(indices: first..<(first + count), input: input.storage, labels: labels.storage)
         try network.forward(input: input.base, batch: count)
-        embeddings.withUnsafeMutableBufferPointer { ($0.baseAddress! + first * D).update(from: network.embeddings, count: count * D) }
-        logits.withUnsafeMutableBufferPointer { ($0.baseAddress! + first * K).update(from: network.logits, count: count * K) }
+        embeddings.withUnsafeMutableBufferPointer {
+            ($0.baseAddress! + first * D).update(from: network.embeddings, count: count * D)
+        }
+        logits.withUnsafeMutableBufferPointer {
+            ($0.baseAddress! + first * K).update(from: network.logits, count: count * K)
+        }
         first += count
     }
     return (embeddings, logits)

@@ -26,8 +26,7 @@ struct EmbedCommand: ParsableCommand {
             other ranks exit.
             Examples:
               dtrain embed --checkpoint runs/a --out emb.npy --logits logits.npy
-              dtrain embed --model resnet18 --init resnet18.safetensors --dataset cifar10 --data-dir data \\
-                  --split train --limit 1000 --out emb.npy
+              dtrain embed --model resnet18 --init r18.safetensors --dataset cifar10 --split train --out emb.npy
             """)
 
     @Option(help: "Encoder architecture (default with --checkpoint: the run's; required with --init).")
@@ -35,7 +34,7 @@ struct EmbedCommand: ParsableCommand {
 
     @Option(name: .customLong("init"), help: ArgumentHelp(
         "Weights to embed with: a safetensors file (a dtrain checkpoint, an encoder./head. file, or a torchvision "
-        + "ResNet state dict). Without a head of the right size the head is the seeded initialisation.",
+        + "ResNet state dict). The logits use the file's head (its class count); without one, a seeded initialisation.",
         valueName: "FILE"))
     var initWeights: String?
 
@@ -52,7 +51,7 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: "Which split to embed.")
     var split: SplitName = .test
 
-    @Option(help: "Embed only the first N images of the split.")
+    @Option(help: "Embed only the first N images of the split (normalised as in the whole split).")
     var limit: Int?
 
     @Option(help: "Resize images to N×N (bilinear) first (default: the checkpoint's).")
