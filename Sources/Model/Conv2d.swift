@@ -11,9 +11,9 @@ import Tensor
 /// (`scratchCount` elements) is owned by the caller and allocated once; backward recomputes im2col rather than
 /// caching it for the whole batch (B·K·P floats).
 ///
-/// Two paths: the 3×3 / stride 1 / padding 1 convolution with bias (the `cnn` encoder's) keeps its fused
-/// bias+ReLU pass and computes dX as one gemm with the flipped kernel (no col2im); every other shape uses the
-/// general path (dcol = Wᵀ·dY, then col2im). Initialisation: given by the caller (`InitRule`); the default is
+/// Two paths: the 3×3 / stride 1 / padding 1 convolution (the `cnn` encoder's, with bias, and most ResNet convs,
+/// without) keeps its fused bias+ReLU pass and computes dX as one gemm with the flipped kernel (no col2im); every
+/// other shape uses the general path (dcol = Wᵀ·dY, then col2im). Initialisation: given by the caller (`InitRule`); the default is
 /// PyTorch's, W, b ~ U(−1/√K, 1/√K).
 public struct Conv2d: Sendable {
     public let inChannels: Int
@@ -63,8 +63,8 @@ public struct Conv2d: Sendable {
             : Slice(offset: weight.offset + weight.count, count: 0, name: name + ".bias")
     }
 
-    /// Whether this is the 3×3 / stride 1 / padding 1 convolution with bias (the fused fast path).
-    @inlinable public var isSame3x3: Bool { kernel == 3 && stride == 1 && padding == 1 && bias.count > 0 }
+    /// Whether this is the 3×3 / stride 1 / padding 1 convolution (the fast path).
+    @inlinable public var isSame3x3: Bool { kernel == 3 && stride == 1 && padding == 1 }
     /// Output height ⌊(H + 2p − k)/s⌋ + 1.
     public var outHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
     /// Output width ⌊(W + 2p − k)/s⌋ + 1.
@@ -168,7 +168,12 @@ public struct Conv2d: Sendable {
         }
         for n in 0..<batch {
             let dY = dOutput + n * outputSize
-            if let reluOutput {
+            if bias.count == 0 {
+                if let reluOutput {
+                    let m = UnsafeMutablePointer(mutating: dY), y = reluOutput + n * outputSize
+                    for i in 0..<outputSize where !(y[i] > 0) { m[i] = 0 }
+                }
+            } else if let reluOutput {
                 reluMaskPlaneSums(UnsafeMutablePointer(mutating: dY), output: reluOutput + n * outputSize,
                                   planes: outChannels, planeSize: p, into: dB)
             } else {
