@@ -234,11 +234,7 @@ public struct Conv2d: Sendable {
             for ky in 0..<kernel {
                 for kx in 0..<kernel {
                     let row = col + ((c * kernel + ky) * kernel + kx) * p
-                    // Output columns ox whose source column ox·s + kx − pad lies in [0, W): ox ∈ [x0, x1).
-                    let shift = kx - padding
-                    let x0 = min(ow, max(0, (-shift + stride - 1) / stride))
-                    let last = width - 1 - shift  // ox·s ≤ last
-                    let x1 = last < 0 ? x0 : max(x0, min(ow, last / stride + 1))
+                    let shift = kx - padding, (x0, x1) = validColumns(shift: shift)
                     for oy in 0..<oh {
                         let dst = row + oy * ow
                         let sy = oy * stride + ky - padding
@@ -289,6 +285,15 @@ public struct Conv2d: Sendable {
         }
     }
 
+    /// The output columns [x0, x1) whose source column ox·s + shift lies inside the image [0, W).
+    @inlinable
+    func validColumns(shift: Int) -> (Int, Int) {
+        let ow = outWidth
+        let x0 = min(ow, max(0, (-shift + stride - 1) / stride))
+        let last = width - 1 - shift  // ox·s ≤ last
+        return (x0, last < 0 ? x0 : max(x0, min(ow, last / stride + 1)))
+    }
+
     /// The adjoint of `im2col`: image[c, oy·s + ky − p, ox·s + kx − p] += col[c·k² + ky·k + kx, oy·Wo + ox].
     /// image: (C, H, W) is **overwritten** (zeroed, then accumulated), or **accumulated** into when `accumulate`.
     @inlinable
@@ -300,10 +305,7 @@ public struct Conv2d: Sendable {
             for ky in 0..<kernel {
                 for kx in 0..<kernel {
                     let row = col + ((c * kernel + ky) * kernel + kx) * p
-                    let shift = kx - padding
-                    let x0 = min(ow, max(0, (-shift + stride - 1) / stride))
-                    let last = width - 1 - shift  // ox·s ≤ last
-                    let x1 = last < 0 ? x0 : max(x0, min(ow, last / stride + 1))
+                    let shift = kx - padding, (x0, x1) = validColumns(shift: shift)
                     for oy in 0..<oh {
                         let sy = oy * stride + ky - padding
                         if sy < 0 || sy >= height { continue }
