@@ -25,10 +25,9 @@ public final class SilentObserver: RunObserver {
     public func evaluated(_ metrics: EpochMetrics) {}
 }
 
-/// Loads the datasets a config names (every rank reads the files itself).
+/// Loads the datasets a config names (every rank reads the files itself), cut to `config.classes` when set.
 public func loadDatasets(_ config: TrainConfig) throws -> (train: Dataset, test: Dataset) {
-    (try loadSplit(config, split: .train, limit: config.trainLimit),
-     try loadSplit(config, split: .test, limit: config.testLimit))
+    (try loadEvaluationSplit(config, split: .train), try loadEvaluationSplit(config, split: .test))
 }
 
 /// How a run starts and (for tests) fails: not training settings, so not part of `TrainConfig`.
