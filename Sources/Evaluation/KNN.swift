@@ -33,9 +33,12 @@ public func knnPredictions(reference: UnsafeBufferPointer<Float>, referenceLabel
                            temperature: Float = knnTemperature) -> [Int32] {
     let n = referenceLabels.count, m = queries.count / max(D, 1)
     var predictions = [Int32](repeating: 0, count: m)
-    precondition(reference.count == n * D, "knnPredictions: reference has \(reference.count) elements, expected \(n)×\(D)")
-    precondition(queries.count == m * D, "knnPredictions: queries have \(queries.count) elements, expected \(m)×\(D)")
-    precondition(k >= 1 && temperature > 0, "knnPredictions: k \(k) must be >= 1 and temperature \(temperature) > 0")
+    precondition(reference.count == n * D,
+                 "knnPredictions: reference has \(reference.count) elements, expected \(n)×\(D)")
+    precondition(queries.count == m * D,
+                 "knnPredictions: queries have \(queries.count) elements, expected \(m)×\(D)")
+    precondition(k >= 1 && temperature > 0,
+                 "knnPredictions: k \(k) must be >= 1 and temperature \(temperature) > 0")
     if m == 0 || n == 0 { return predictions }
     let kk = min(k, n)
     let ref = Arena(count: n * D), query = Arena(count: m * D)

@@ -4,10 +4,11 @@
 //   objective  F(W, b) = (1/n) Σ_i CE(softmax(z_i), y_i) + λ·‖W‖²      (the bias is not penalised)
 //   gradient   ∂F/∂W = (1/n) (P − Y)ᵀ X + 2λ W,   ∂F/∂b = (1/n) Σ_i (p_i − y_i)
 //
-// scikit-learn's LogisticRegression (lbfgs, multinomial) minimises C·Σ_i CE + ½‖W‖², i.e. (dividing by C·n) the
-// objective above with λ = 1/(2·C·n); so λ = 1e-4 is C = 1/(2·1e-4·n) = 5000/n, and RFS's C = 1 is λ = 1/(2n).
-// Softmax in log space (max subtracted). Zero start: the problem is strictly convex for λ > 0, so the optimum is
-// unique and the start only changes the path.
+// scikit-learn's LogisticRegression (lbfgs, multinomial) minimises C·Σ_i CE + ½‖W‖², i.e. (dividing by C·n)
+// the objective above with λ = 1/(2·C·n); so λ = 1e-4 is C = 1/(2·1e-4·n) = 5000/n, and RFS's C = 1 is
+// λ = 1/(2n).
+// Softmax in log space (max subtracted). Zero start: the problem is strictly convex for λ > 0, so the optimum
+// is unique and the start only changes the path.
 //
 // Legend: n = rows, D = features, K = classes.
 import Foundation
@@ -46,7 +47,8 @@ public struct LogisticRegression: Sendable {
     static func objective(theta: [Double], x: [Double], y: [Int32], n: Int, D: Int, K: Int, penalty: Double,
                           z: inout [Double], gradient: inout [Double]) -> Double {
         var loss = 0.0
-        theta.withUnsafeBufferPointer { t in x.withUnsafeBufferPointer { xp in z.withUnsafeMutableBufferPointer { zp in
+        theta.withUnsafeBufferPointer { t in x.withUnsafeBufferPointer { xp in
+            z.withUnsafeMutableBufferPointer { zp in
             // z = X Wᵀ, then + b.
             gemm(.none, .transposed, m: n, n: K, k: D, a: xp.baseAddress!, lda: D, b: t.baseAddress!, ldb: D,
                  c: zp.baseAddress!, ldc: K)
@@ -65,7 +67,8 @@ public struct LogisticRegression: Sendable {
             }
         } } }
         loss /= Double(n)
-        gradient.withUnsafeMutableBufferPointer { g in x.withUnsafeBufferPointer { xp in z.withUnsafeBufferPointer { zp in
+        gradient.withUnsafeMutableBufferPointer { g in x.withUnsafeBufferPointer { xp in
+            z.withUnsafeBufferPointer { zp in
             // dW = (P − Y)ᵀ X / n  (K, D).
             gemm(.transposed, .none, m: K, n: D, k: n, a: zp.baseAddress!, lda: K, b: xp.baseAddress!, ldb: D,
                  c: g.baseAddress!, ldc: D)
@@ -88,7 +91,8 @@ public struct LogisticRegression: Sendable {
         let D = features, K = classes, m = x.count / D
         precondition(x.count == m * D, "LogisticRegression.logits: \(x.count) values are not rows of \(D)")
         var z = [Double](repeating: 0, count: m * K)
-        parameters.withUnsafeBufferPointer { t in x.withUnsafeBufferPointer { xp in z.withUnsafeMutableBufferPointer { zp in
+        parameters.withUnsafeBufferPointer { t in x.withUnsafeBufferPointer { xp in
+            z.withUnsafeMutableBufferPointer { zp in
             gemm(.none, .transposed, m: m, n: K, k: D, a: xp.baseAddress!, lda: D, b: t.baseAddress!, ldb: D,
                  c: zp.baseAddress!, ldc: K)
             for i in 0..<m { for c in 0..<K { zp[i * K + c] += t[K * D + c] } }

@@ -3,6 +3,7 @@
 import Checkpoint
 import Collective
 import Data
+import Evaluation
 import FileIO
 import Foundation
 import Tensor
@@ -165,7 +166,9 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
             let accuracies = try trainer.evaluate(modes)
             let first = modes[0].rawValue
             finalEval = EpochMetrics(epoch: epoch + 1, testAccuracy: accuracies[first]!, eval: first,
-                                     accuracies: accuracies, seconds: monotonicSeconds() - start)
+                                     accuracies: accuracies, seconds: monotonicSeconds() - start,
+                                     probeSolver: accuracies[EvalMode.linearProbe.rawValue]
+                                        .map { _ in LinearProbe.solver })
             if lead {
                 try metricsFile?.write(finalEval)
                 observer.evaluated(finalEval)
@@ -195,7 +198,7 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
                       finalLoss: last.loss, epochs: epochs, steps: trainer.step, ranks: comm.size,
                       globalBatch: config.batchSize,
                       imagesPerS: Double((trainer.step - firstStep) * config.batchSize) / max(trainSeconds, 1e-9),
-                      seconds: seconds, resumedAtStep: resumed ? firstStep : nil)
+                      seconds: seconds, resumedAtStep: resumed ? firstStep : nil, probeSolver: finalEval.probeSolver)
 }
 
 /// Why `interruptedCheckpoint` found nothing to continue; `note` is nil when there simply was no checkpoint.

@@ -118,7 +118,8 @@ struct AnalyzeCommand: ParsableCommand {
             func plot(_ arguments: [String], _ png: String) {
                 if let note = runPlotScript(arguments + []) { notes.append(note) } else { files.append(png) }
             }
-            plot(["similarity", out + "/similarity.csv", out + "/similarity.png", "all classes"], out + "/similarity.png")
+            plot(["similarity", out + "/similarity.csv", out + "/similarity.png", "all classes"],
+                 out + "/similarity.png")
             for c in tracked {
                 let name = Int(c) < names.count ? names[Int(c)] : "\(c)"
                 plot(["similarity", out + "/similarity-class\(c).csv", out + "/similarity-class\(c).png",

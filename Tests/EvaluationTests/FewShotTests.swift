@@ -69,7 +69,8 @@ import Testing
     }
 
     @Test func namedSplits() throws {
-        let test = try #require(namedSplitClasses("cifar-fs:test")), val = try #require(namedSplitClasses("cifar-fs:val"))
+        let test = try #require(namedSplitClasses("cifar-fs:test"))
+        let val = try #require(namedSplitClasses("cifar-fs:val"))
         let train = try #require(namedSplitClasses("cifar-fs:train"))
         #expect(test.count == 20 && val.count == 16 && train.count == 64)
         #expect(Set(test + val + train) == Set(cifar100FineNames))

@@ -91,7 +91,8 @@ func writeSyntheticCIFAR100(perClass: Int) throws -> String {
         // restore refuses a finished run (nothing left to train); evaluation loads it.
         let config = try checkpointConfig(directory: dir)
         let results = try LocalGroup.run(size: ranks) { comm in
-            let test = try loadEvaluationSplit(config, split: .test), train = try loadEvaluationSplit(config, split: .train)
+            let test = try loadEvaluationSplit(config, split: .test)
+            let train = try loadEvaluationSplit(config, split: .train)
             let source = try EvaluationSource.load(config: config, weights: checkpointPath(directory: dir),
                                                    channels: test.channels, height: test.height, width: test.width,
                                                    classes: test.classes, maxBatch: 64)
