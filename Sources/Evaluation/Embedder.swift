@@ -1,5 +1,5 @@
 // Embedding whole splits with a frozen network: all that is needed is the network and a communicator. Each rank
-// embeds an even, contiguous share of a split (rank order); `gathered` concatenates the shares with one all-gather
+// embeds a contiguous share of whole chunks of a split (rank order); `gathered` concatenates the shares with one all-gather
 // so every rank holds the same (n, D) matrix. Collectives are issued in the same order on every rank.
 //
 // Legend: n = images of a split (or a rank's share), D = embedDim, K = classes.
@@ -26,10 +26,21 @@ public struct Embedder<C: Communicator> {
     public var embedDim: Int { network.config.embedDim }
     public var classes: Int { network.config.classes }
 
-    /// This rank's even share of `dataset` (rank order, contiguous).
-    public func share(of dataset: Dataset) -> Range<Int> {
-        ShardLayout.even(total: dataset.count, parts: comm.size).range(of: comm.rank)
+    /// How `dataset` is shared between the ranks: whole chunks of `chunk` images, spread evenly in rank order
+    /// (contiguous). Every image is then embedded in the same chunk, at the same row, as on one rank, so the
+    /// embeddings are bit-identical whatever the rank count (BLAS kernels may round a row differently depending on
+    /// the batch it is part of).
+    public func layout(of dataset: Dataset) -> ShardLayout {
+        let chunks = (dataset.count + chunk - 1) / chunk
+        let byChunk = ShardLayout.even(total: chunks, parts: comm.size)
+        return ShardLayout(counts: (0..<comm.size).map { r in
+            let c = byChunk.range(of: r)
+            return min(c.upperBound * chunk, dataset.count) - min(c.lowerBound * chunk, dataset.count)
+        })
     }
+
+    /// This rank's share of `dataset` (see `layout(of:)`).
+    public func share(of dataset: Dataset) -> Range<Int> { layout(of: dataset).range(of: comm.rank) }
 
     /// Runs the network over `dataset[range]` in chunks, calling `body(first, count)` after each chunk while the
     /// network's `embeddings`/`logits` hold the rows of images first..<first+count. The network's mode is restored.
@@ -72,12 +83,12 @@ public struct Embedder<C: Communicator> {
     /// Embeddings (n, D) of every image of `dataset`, identical on every rank: each rank embeds its share, then
     /// one all-gather concatenates the shares in rank order.
     public func gatheredEmbeddings(of dataset: Dataset) throws -> [Float] {
-        let layout = ShardLayout.even(total: dataset.count, parts: comm.size)
-        let local = try embeddings(of: dataset, range: layout.range(of: comm.rank))
+        let shares = layout(of: dataset)
+        let local = try embeddings(of: dataset, range: shares.range(of: comm.rank))
         var all = [Float](repeating: 0, count: dataset.count * embedDim)
         try local.withUnsafeBufferPointer { l in
             try all.withUnsafeMutableBufferPointer { a in
-                try comm.allGather(send: l, into: a, layout: layout.scaled(by: embedDim))
+                try comm.allGather(send: l, into: a, layout: shares.scaled(by: embedDim))
             }
         }
         return all
@@ -96,12 +107,12 @@ public struct Embedder<C: Communicator> {
 
     /// `values` of this rank's share of `dataset` concatenated over the ranks (one all-gather), in dataset order.
     public func gathered(_ values: [Int32], of dataset: Dataset) throws -> [Int32] {
-        let layout = ShardLayout.even(total: dataset.count, parts: comm.size)
-        precondition(values.count == layout.counts[comm.rank],
-                     "gathered: \(values.count) values, this rank's share is \(layout.counts[comm.rank])")
+        let shares = layout(of: dataset)
+        precondition(values.count == shares.counts[comm.rank],
+                     "gathered: \(values.count) values, this rank's share is \(shares.counts[comm.rank])")
         var all = [Int32](repeating: 0, count: dataset.count)
         try values.withUnsafeBufferPointer { v in
-            try all.withUnsafeMutableBufferPointer { a in try comm.allGather(send: v, into: a, layout: layout) }
+            try all.withUnsafeMutableBufferPointer { a in try comm.allGather(send: v, into: a, layout: shares) }
         }
         return all
     }

@@ -189,6 +189,26 @@ func writeSyntheticCIFAR100(perClass: Int) throws -> String {
         #expect(FileManager.default.fileExists(atPath: dir + "/eval/confusion-knn.csv"))
     }
 
+    @Test func embeddingsAreBitIdenticalAcrossRankCounts() throws {
+        var config = TrainConfig()
+        config.model = "mlp"
+        let data = try loadDataset(name: "synthetic", directory: "", split: .test, limit: 53)
+        func run(_ ranks: Int) throws -> [[Float]] {
+            try LocalGroup.run(size: ranks) { comm in
+                let network = try makeNetwork(config: config, channels: 1, height: 28, width: 28, classes: 10,
+                                              maxBatch: 7)
+                let e = Embedder(network: network, comm: comm)
+                // Whole chunks per rank: 8 chunks of 7 (the last of 4).
+                #expect(e.layout(of: data).counts.allSatisfy { $0 % 7 == 0 || $0 == 4 || $0 % 7 == 4 })
+                return try e.gatheredEmbeddings(of: data)
+            }
+        }
+        let reference = try run(1)[0]
+        for ranks in [2, 3, 4, 9] {
+            for got in try run(ranks) { #expect(got == reference, "\(ranks) ranks") }
+        }
+    }
+
     @Test func commandLineValidation() throws {
         #expect(throws: (any Error).self) { try EvalCommand.parse(["--eval", "head"]) }
         #expect(throws: (any Error).self) { try EvalCommand.parse(["--init", "w", "--model", "mlp", "--eval", "x"]) }
