@@ -120,7 +120,7 @@ public struct LinearProbe: Sendable {
     /// λ of the probe's objective mean CE + λ·‖W‖².
     public static let penalty = 1e-4
     /// The probe's L-BFGS stopping rule.
-    public static let options = LBFGSOptions(gradientTolerance: 1e-6, maxIterations: 1000, memory: 10)
+    public static let options = LBFGSOptions(gradientTolerance: 1e-6, maxIterations: 5000, memory: 10)
     /// What every probe figure names as its solver.
     public static let solver = "lbfgs(multinomial logistic regression, l2-normalised+standardised, "
         + "mean CE + 1e-4·‖W‖², max|grad| <= 1e-6)"
