@@ -78,7 +78,8 @@ extension ConfigKey {
                "Neighbours of the k-NN evaluation (cosine, votes weighted by exp(sim/0.07)).", example: "5",
                rule: .atLeast(1)),
         .value("probe-epochs", \.probeEpochs, .evaluation,
-               "Epochs of the linear probe's own training on frozen embeddings.", example: "2", rule: .atLeast(1)),
+               "Unused since the linear probe is fitted by L-BFGS to convergence (kept so older configs load).",
+               example: "2", rule: .atLeast(1)),
         .value("epoch-eval", \.epochEval, .evaluation, "Evaluate only after the last epoch, not after every one "
                + "(saves the per-epoch k-NN or head pass; the result is the same).", example: "false",
                flag: "--no-epoch-eval", column: false, shownDefault: ""),
@@ -108,6 +109,20 @@ extension ConfigKey {
                rule: .atLeast(1)),
         .value("stem", \.stem, .trajectory, "First layers of the ResNets (cifar: one 3×3 conv, no pooling).",
                example: StemKind.cifar.rawValue),
+
+        // MARK: Class subsets
+        .custom("classes", .trajectory, "Train on these class ids only, comma-separated (joined by + in a study "
+                + "grid); labels become their positions in the list, the ids are kept in the checkpoint's config.",
+                unset: "all", example: "0+1+2", axis: true,
+                read: { $0.classes.map { $0.map(String.init).joined(separator: "+") } },
+                write: { config, text in config.classes = try TrainConfig.parseClasses(text) },
+                decode: { config, box in
+                    let key = TrainConfig.CodingKeys("classes")
+                    if box.contains(key) { config.classes = try box.decodeIfPresent([Int].self, forKey: key) }
+                },
+                encode: { config, box in
+                    try box.encodeIfPresent(config.classes, forKey: TrainConfig.CodingKeys("classes"))
+                }),
     ]
 
     /// The table by name.

@@ -28,9 +28,11 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
     /// Every evaluation's accuracy, by name (head, linear-probe, knn).
     public var accuracies: [String: Double]
     public var seconds: Double
+    /// The solver of the linear-probe figure (`LinearProbe.solver`), nil without one.
+    public var probeSolver: String? = nil
 
     enum CodingKeys: String, CodingKey {
-        case epoch, testAccuracy = "test_accuracy", eval, accuracies, seconds
+        case epoch, testAccuracy = "test_accuracy", eval, accuracies, seconds, probeSolver = "probe_solver"
     }
 }
 
@@ -50,10 +52,13 @@ public struct RunSummary: Codable, Sendable, Equatable {
     /// The step this run continued from (a resumed run: `imagesPerS` and `seconds` cover only the steps after it);
     /// nil for a run trained from step 0.
     public var resumedAtStep: Int?
+    /// The solver of the linear-probe figure (`LinearProbe.solver`), nil without one.
+    public var probeSolver: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case event, testAccuracy = "test_accuracy", eval, accuracies, finalLoss = "final_loss", epochs, steps, ranks
         case globalBatch = "global_batch", imagesPerS = "images_per_s", seconds, resumedAtStep = "resumed_at_step"
+        case probeSolver = "probe_solver"
     }
 
     /// The part of the run's steps trained by this process (1 unless it was resumed).

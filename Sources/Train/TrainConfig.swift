@@ -49,7 +49,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var eval: [EvalMode]? = nil
     /// k of the k-NN evaluation.
     public var knnK = 20
-    /// Epochs of the linear probe's own training.
+    /// Unused: the linear probe is fitted by L-BFGS to convergence (the key stays so older configs load).
     public var probeEpochs = 10
     /// Evaluate after every epoch (the cheap evaluations); false: only after the last. Does not change the run.
     public var epochEval = true
@@ -73,6 +73,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var normGroups = 8
     /// First layers of the ResNets.
     public var stem = StemKind.imagenet
+    /// Train on these original class ids only (nil: every class); labels are remapped to positions in the list.
+    public var classes: [Int]? = nil
 
     public init() {}
 

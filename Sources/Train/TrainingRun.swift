@@ -3,6 +3,7 @@
 import Checkpoint
 import Collective
 import Data
+import Evaluation
 import FileIO
 import Foundation
 import Tensor
@@ -25,10 +26,9 @@ public final class SilentObserver: RunObserver {
     public func evaluated(_ metrics: EpochMetrics) {}
 }
 
-/// Loads the datasets a config names (every rank reads the files itself).
+/// Loads the datasets a config names (every rank reads the files itself), cut to `config.classes` when set.
 public func loadDatasets(_ config: TrainConfig) throws -> (train: Dataset, test: Dataset) {
-    (try loadSplit(config, split: .train, limit: config.trainLimit),
-     try loadSplit(config, split: .test, limit: config.testLimit))
+    (try loadEvaluationSplit(config, split: .train), try loadEvaluationSplit(config, split: .test))
 }
 
 /// How a run starts and (for tests) fails: not training settings, so not part of `TrainConfig`.
@@ -166,7 +166,9 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
             let accuracies = try trainer.evaluate(modes)
             let first = modes[0].rawValue
             finalEval = EpochMetrics(epoch: epoch + 1, testAccuracy: accuracies[first]!, eval: first,
-                                     accuracies: accuracies, seconds: monotonicSeconds() - start)
+                                     accuracies: accuracies, seconds: monotonicSeconds() - start,
+                                     probeSolver: accuracies[EvalMode.linearProbe.rawValue]
+                                        .map { _ in LinearProbe.solver })
             if lead {
                 try metricsFile?.write(finalEval)
                 observer.evaluated(finalEval)
@@ -196,7 +198,7 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
                       finalLoss: last.loss, epochs: epochs, steps: trainer.step, ranks: comm.size,
                       globalBatch: config.batchSize,
                       imagesPerS: Double((trainer.step - firstStep) * config.batchSize) / max(trainSeconds, 1e-9),
-                      seconds: seconds, resumedAtStep: resumed ? firstStep : nil)
+                      seconds: seconds, resumedAtStep: resumed ? firstStep : nil, probeSolver: finalEval.probeSolver)
 }
 
 /// Why `interruptedCheckpoint` found nothing to continue; `note` is nil when there simply was no checkpoint.

@@ -12,6 +12,7 @@ struct DataOptions: ParsableArguments {
     @Option(help: .key("data-dir")) var dataDir: String?
     @Option(help: .key("train-limit")) var trainLimit: Int?
     @Option(help: .key("test-limit")) var testLimit: Int?
+    @Option(help: .key("classes", valueName: "ids")) var classes: String?
 
     func apply(to c: inout TrainConfig) {
         if let dataset {
@@ -128,6 +129,9 @@ func makeConfig(data: DataOptions, model: ModelOptions, optim: OptimOptions, run
     var c = base
     if let path = run.config { c = try TrainConfig.load(path: path) }
     data.apply(to: &c); model.apply(to: &c); optim.apply(to: &c); run.apply(to: &c)
+    if let classes = data.classes {
+        do { try c.set("classes", to: classes) } catch { throw ValidationError("--classes: \(error)") }
+    }
     try eval.apply(to: &c)
     return c
 }

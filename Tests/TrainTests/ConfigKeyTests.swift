@@ -91,7 +91,9 @@ import Testing
                                             "batch-size", "epochs", "max-steps", "lr", "weight-decay", "optimizer",
                                             "momentum", "warmup-epochs", "seed", "train-limit", "test-limit", "eval",
                                             "knn-k", "probe-epochs"])
-        #expect(Array(names.suffix(6)) == ["init", "init-head", "image-size", "norm", "norm-groups", "stem"])
+        // New keys go at the end of the table (results.csv column order): `classes` (train on a class subset).
+        #expect(Array(names.suffix(7)) == ["init", "init-head", "image-size", "norm", "norm-groups", "stem",
+                                           "classes"])
         #expect(TrainConfig().parameterColumns.first { $0.name == "lr" }?.value == "0.05")
     }
 

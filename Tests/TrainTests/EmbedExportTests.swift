@@ -2,6 +2,7 @@ import ArgumentParser
 import Checkpoint
 import Collective
 import Data
+import Evaluation
 import FileIO
 import Foundation
 import Model
@@ -69,11 +70,12 @@ private let resnetRun: String = {
             let trainer = try Trainer(config: longer, comm: comm, train: train, test: test)
             try trainer.restore(from: SafeTensors.read(path: checkpointPath(directory: resnetRun)))
             var logits = [Float](repeating: 0, count: test.count * 10)
-            try trainer.forEachChunk(of: test, range: 0..<test.count) { first, count in
+            let embedder = Embedder(network: trainer.network, comm: comm, chunk: 500)
+            try embedder.forEachChunk(of: test, range: 0..<test.count) { first, count in
                 for i in 0..<(count * 10) { logits[first * 10 + i] = trainer.network.logits[i] }
             }
-            let e = try trainer.embeddings(of: test, range: 0..<test.count)
-            return (Array(e.storage), logits)
+            let e = try embedder.embeddings(of: test, range: 0..<test.count)
+            return (e, logits)
         }[0]
         let worstE = zip(result.embeddings, embeddings).map { abs($0 - $1) }.max()!
         let worstL = zip(result.logits, logits).map { abs($0 - $1) }.max()!
