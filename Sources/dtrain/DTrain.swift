@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// The `dtrain` command: training is the default subcommand, so `mpirun -n 4 dtrain` trains CLCE on Fashion-MNIST.
 @main
@@ -12,4 +13,16 @@ struct DTrain: ParsableCommand {
             """,
         subcommands: [TrainCommand.self, StudyCommand.self, Doctor.self, Bench.self],
         defaultSubcommand: TrainCommand.self)
+
+    /// Parses and runs the command. Under mpirun every rank parses the same arguments, so only the launcher's rank 0
+    /// prints a parse or validation error; every rank exits with its status (64 for usage, see `ExitStatus`).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if launcherRank() != 0 { Foundation.exit(exitCode(for: error).rawValue) }
+            exit(withError: error)
+        }
+    }
 }
