@@ -1,10 +1,14 @@
 // A study: every run of a grid, one after another in the same job (all ranks cooperate on each run), with a
 // progress line over the whole grid. Layout of DIR (rank 0 writes everything):
-//   DIR/runs/<run>/config.json, metrics.jsonl   what `runTraining` writes for the run
+//   DIR/runs/<run>_<hash>/config.json, …       what `runTraining` writes for the run
 //   DIR/runs/<run>/result.json                  the run's record; its presence marks the run finished
 //   DIR/results.csv                             one row per run of the grid (rewritten after every run)
 //   DIR/summary.md                              mean ± std over seeds, pivot tables (rewritten after every run)
 //   DIR/*.png                                   plots by scripts/plot_study.py (after the last run)
+// A run's folder is its grid point's readable name plus a short hash of every setting that decides its result
+// (`studyRunFolder`), so grids sharing a study folder never share a run folder; results.csv lists every finished
+// run in the folder, of this grid or another. Every grid point is checked before the first run; a signal stops the
+// study like a training run (the cut run resumes on the next invocation).
 // Resuming: a run whose result.json holds the same settings is skipped. Rank 0 decides and broadcasts the list,
 // so every rank skips the same runs. A run without result.json that was cut short (killed, session over) continues
 // from its last checkpoint when that holds the same settings (`RunControl.resumeIfInterrupted`; use

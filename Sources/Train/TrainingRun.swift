@@ -259,6 +259,8 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
         }
         watchdog?.beat(step: step)
         if stop != 0 {
+            // No rank leaves before rank 0's checkpoint is on disk: a launcher aborts the others when one exits.
+            try comm.barrier()
             throw RunInterrupted(signal: stop, step: step, message: stopMessage(
                 signal: stop, step: step, total: trainer.totalSteps, config: config, ranks: comm.size,
                 command: control.command))

@@ -64,6 +64,7 @@ func runOnWorld(blasThreads: Int, _ body: (MPICommunicator) throws -> Void) thro
         // Thrown by every rank alike after its message was printed (doctor's verdict, a usage check after MPI).
         throw e
     } catch let e where e is RunInterrupted || e is StudyRunsFailed || e is OutputFolderError {
+        if e is RunInterrupted { StopSignal.ending() }
         if comm.rank == 0 { printError("\(e)") }
         throw ExitCode(ExitStatus.of(e))
     } catch {
