@@ -143,6 +143,12 @@ struct LockHolder: Equatable {
     var isAlive: Bool {
         if pid == getpid() { return true }
         guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+        // A killed job's process can linger a moment as a zombie (state Z in /proc/<pid>/stat): it holds nothing.
+        if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+           let close = stat.lastIndex(of: ")"), let state = stat[stat.index(after: close)...].split(separator: " ").first,
+           state == "Z" || state == "X" {
+            return false
+        }
         func comm(_ p: String) -> String? { try? String(contentsOfFile: "/proc/\(p)/comm", encoding: .utf8) }
         guard let theirs = comm("\(pid)"), let mine = comm("self") else { return true }
         return theirs == mine

@@ -21,7 +21,13 @@ struct DTrain: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch {
-            if launcherRank() != 0 { Foundation.exit(exitCode(for: error).rawValue) }
+            var status = exitCode(for: error).rawValue
+            if status == ExitCode.failure.rawValue && InputFileError.raised { status = ExitStatus.dataError }
+            if launcherRank() != 0 { Foundation.exit(status) }
+            if status == ExitStatus.dataError {
+                printError(fullMessage(for: error))
+                Foundation.exit(status)
+            }
             exit(withError: error)
         }
     }

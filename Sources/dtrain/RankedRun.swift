@@ -30,13 +30,26 @@ enum ExitStatus {
         case is ValidationError: return usage
         case let e as OutputFolderError: return e.kind == .occupied ? usage : ioError
         case let e as DataError: return e.kind == .badSampling || e.kind == .unknownDataset ? usage : dataError
-        case is CheckpointError: return dataError
+        case let e as CheckpointError: return e.kind == .unwritable ? ioError : dataError
         case is ConfigError: return usage
         case is FileIOError: return ioError
         case let e as TrainingError: return e.isUsage ? usage : runtime
         default: return runtime
         }
     }
+}
+
+/// A bad input file found while the command line is checked (a corrupt or missing `--resume` checkpoint): printed
+/// like an argument error, with the data-error status 65. ArgumentParser reports errors thrown by `validate()` with
+/// status 1, so the status is recorded here for `DTrain.main`.
+struct InputFileError: Error, CustomStringConvertible {
+    let message: String
+    nonisolated(unsafe) static var raised = false
+    init(_ message: String) {
+        self.message = message
+        InputFileError.raised = true
+    }
+    var description: String { message }
 }
 
 /// The rank the launcher gave this process (Open MPI, PMIx or Slurm), before MPI starts; 0 when launched alone.

@@ -56,7 +56,7 @@ struct TrainCommand: ParsableCommand {
         }
         let saved: TrainConfig
         do { saved = try checkpointConfig(directory: resume) } catch {
-            throw ValidationError("--resume: \(error)")
+            throw InputFileError("--resume: \(error)")
         }
         var c = try makeConfig(data: data, model: model, optim: optim, run: runOptions, eval: evalOptions,
                                base: saved)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoint
 import Collective
 import Data
 import FileIO
@@ -196,6 +197,17 @@ private func metrics(_ dir: String) throws -> [String] {
         #expect(ExitStatus.of(RunInterrupted(signal: SIGINT, step: 3, message: "")) == 130)
         #expect(ExitStatus.of(RunInterrupted(signal: SIGTERM, step: 3, message: "")) == 143)
         #expect(resumeDirectory("runs/a/") == "runs/a")
+        #expect(ExitStatus.of(CheckpointError(.unwritable, file: "c", "no room")) == 74)
+        // A folder where a data file should be is not reported as missing.
+        let data = freshFolder("data")
+        try FileManager.default.createDirectory(atPath: data + "/train-images-idx3-ubyte", withIntermediateDirectories: true)
+        do {
+            _ = try loadDataset(name: "fashion-mnist", directory: data, split: .train)
+            Issue.record("a folder was read as a data file")
+        } catch let e as DataError {
+            #expect(e.description.contains("train-images-idx3-ubyte: is a folder, not a data file"), "\(e)")
+        }
+        try? FileManager.default.removeItem(atPath: data)
     }
 
     @Test func studyGridValuesAreCheckedBeforeMPIStarts() throws {

@@ -218,6 +218,11 @@ if [ "$rc" -eq 64 ] && grep -q -- "--batch-size: global batch 20 is larger" "$ST
    && ! grep -q "ExitCodeError" "$ST/one.out"; then
     ok "one-rank runtime error: the flag as typed, no ExitCodeError, exit $rc"
 else fail "one-rank error: exit $rc"; cat "$ST/one.out" | head -3; fi
+mkdir -p "$ST/corrupt"; head -c 100 /dev/urandom >"$ST/corrupt/checkpoint.safetensors"
+timeout 60 $MPIRUN -n 2 "$BIN" train --resume "$ST/corrupt" >"$ST/corrupt.out" 2>&1; rc=$?
+if [ "$rc" -eq 65 ] && [ "$(grep -c -- '--resume: .*checkpoint.safetensors' "$ST/corrupt.out")" -eq 1 ]; then
+    ok "a corrupt --resume checkpoint: data error, once, exit $rc"
+else fail "corrupt --resume checkpoint: exit $rc"; head -5 "$ST/corrupt.out"; fi
 timeout 60 $MPIRUN -n 2 "$BIN" doctor --fail-on-rank 7 >"$ST/doc.out" 2>&1; rc=$?
 if [ "$rc" -eq 64 ] && [ "$(grep -c 'fail-on-rank 7 is not a rank' "$ST/doc.out")" -eq 1 ]; then
     ok "doctor --fail-on-rank 7 on 2 ranks rejected once (exit $rc)"
