@@ -210,7 +210,7 @@ public func runStudy<C: Communicator>(grid: StudyGrid, base: TrainConfig, option
                     failure = e.description
                 } catch let e as RunInterrupted {
                     throw RunInterrupted(signal: e.signal, step: e.step, message: studyStopMessage(
-                        e, during: "run runs/\(names[i]) (its checkpoint is kept and it continues from there)"))
+                        e, during: "during run runs/\(names[i]) (its checkpoint is kept and it continues from there)"))
                 }
             }
         }

@@ -151,7 +151,8 @@ private func metrics(_ dir: String) throws -> [String] {
             _ = try train(c, ranks: 1)
             Issue.record("AdamW at lr 1000 was not stopped")
         } catch let e as TrainingError {
-            #expect(e.message.contains("diverged at step") || e.message.contains("non-finite"), "\(e.message)")
+            #expect(e.message.contains("diverged at step") && e.message.contains("times its lowest smoothed value"),
+                    "\(e.message)")
             #expect(e.message.contains("--lr"), "\(e.message)")
         }
         c.divergenceFactor = 0.5
@@ -197,6 +198,16 @@ private func metrics(_ dir: String) throws -> [String] {
         #expect(ExitStatus.of(RunInterrupted(signal: SIGINT, step: 3, message: "")) == 130)
         #expect(ExitStatus.of(RunInterrupted(signal: SIGTERM, step: 3, message: "")) == 143)
         #expect(resumeDirectory("runs/a/") == "runs/a")
+        // A stop without a checkpoint says so, and why.
+        #expect(stopMessage(signal: SIGTERM, step: 5, total: 9, config: tinyConfig(out: nil), ranks: 2, command: nil)
+                == "dtrain: stopped by SIGTERM after step 5 of 9; no checkpoint was written (no --out), so the run "
+                + "cannot be continued")
+        var off = tinyConfig(out: "runs/my run")
+        off.checkpoint = false
+        #expect(stopMessage(signal: SIGINT, step: 5, total: 9, config: off, ranks: 1, command: nil)
+                .hasSuffix("(--no-checkpoint), so the run cannot be continued"))
+        #expect(stopMessage(signal: SIGINT, step: 5, total: 9, config: tinyConfig(out: "runs/my run"), ranks: 4,
+                            command: nil).hasSuffix("Continue with:\n  mpirun -n 4 dtrain train --resume 'runs/my run'"))
         #expect(ExitStatus.of(CheckpointError(.unwritable, file: "c", "no room")) == 74)
         // A folder where a data file should be is not reported as missing.
         let data = freshFolder("data")

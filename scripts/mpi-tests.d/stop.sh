@@ -3,9 +3,9 @@
 # and exit statuses of common mistakes. Uses $MPIRUN, $BIN, $WORK, ok and fail; every run is under `timeout`.
 ST="$WORK/stop"
 mkdir -p "$ST"
-# 400 images / global batch 20 = 20 steps per epoch; 400 steps take a few seconds on 4 oversubscribed ranks.
+# 400 images / global batch 20 = 20 steps per epoch; 240 steps take a few seconds on 4 oversubscribed ranks.
 ST_ARGS=(--dataset synthetic --train-limit 400 --test-limit 100 --model mlp --loss clce --batch-size 20
-         --log-every 1 --quiet --warmup-epochs 0.5 --lr 0.1 --epochs 20 --max-steps 400)
+         --log-every 1 --quiet --warmup-epochs 0.5 --lr 0.1 --epochs 12 --max-steps 240)
 
 st_pids() {  # dtrain processes whose command line mentions $1
     for p in $(pgrep -x dtrain); do
@@ -72,7 +72,7 @@ kill -INT "$wrapper"
 wait "$job"; rc=$?
 elapsed=$(python3 -c "print(round($(date +%s.%N) - $start, 1))")
 step=$(st_step "$ST/int")
-if [ "$rc" -eq 130 ] && grep -q "stopped by SIGINT after step $step of 400" "$ST/int.out" \
+if [ "$rc" -eq 130 ] && grep -q "stopped by SIGINT after step $step of 240" "$ST/int.out" \
    && grep -q -- "--resume $ST/int" "$ST/int.out" && st_gone "$ST/int" && [ ! -e "$ST/int/.dtrain.lock" ]; then
     ok "Ctrl-C of mpirun: exit $rc after ${elapsed}s, every rank stopped after step $step, checkpoint written"
 else fail "Ctrl-C of mpirun: exit $rc, checkpoint step '$step'"; tail -8 "$ST/int.out"; fi
@@ -107,7 +107,7 @@ victim=$(st_rank_pid "$ST/term" 2)
 [ -n "$victim" ] && kill -TERM "$victim"
 wait "$job"; rc=$?
 step=$(st_step "$ST/term")
-if [ -n "$victim" ] && [ "$rc" -eq 143 ] && grep -q "stopped by SIGTERM after step $step of 400" "$ST/term.out" \
+if [ -n "$victim" ] && [ "$rc" -eq 143 ] && grep -q "stopped by SIGTERM after step $step of 240" "$ST/term.out" \
    && [ "$(grep -c 'stopped by SIGTERM' "$ST/term.out")" -eq 1 ] && st_gone "$ST/term"; then
     ok "SIGTERM to rank 2: exit $rc, all 3 ranks stopped after step $step, one message (rank 0)"
 else fail "SIGTERM to one rank: exit $rc, step '$step'"; tail -5 "$ST/term.out"; fi
@@ -183,6 +183,18 @@ if [ "$rc_a" -eq 0 ] && [ "$rc_b" -eq 0 ] && [ "$runs" -eq 4 ] && [ "$rows" -eq 
    && [ "$(ls "$ST/study/runs" | grep -c '^seed=0_')" -eq 2 ]; then
     ok "two grids in one study folder: 4 run folders ($(ls "$ST/study/runs" | tr '\n' ' ')), 4 rows in results.csv"
 else fail "shared study folder: exits $rc_a/$rc_b, $runs run folders, $rows rows"; tail -5 "$ST/study-b.out"; fi
+STOP_ARGS=(--dataset synthetic --train-limit 400 --test-limit 50 --model mlp --batch-size 20 --quiet --epochs 10
+           --no-plots --grid "seed=0,1")
+st_start "$ST/study-int.out" -n 2 "$BIN" study "${STOP_ARGS[@]}" --out "$ST/study-int"
+for _ in $(seq 1 600); do compgen -G "$ST/study-int/runs/seed=0_*/checkpoint.safetensors" >/dev/null && break; sleep 0.05; done
+kill -INT "$wrapper"
+wait "$job"; rc=$?
+if [ "$rc" -eq 130 ] && grep -q "study: stopped by SIGINT during run runs/seed=0_" "$ST/study-int.out" \
+   && timeout 300 $MPIRUN -n 2 "$BIN" study "${STOP_ARGS[@]}" --out "$ST/study-int" >"$ST/study-int2.out" 2>&1 \
+   && grep -q "resumed from .*seed=0_.* at step" "$ST/study-int2.out" \
+   && [ "$(($(wc -l < "$ST/study-int/results.csv") - 1))" -eq 2 ]; then
+    ok "Ctrl-C of a study: exit $rc, run again it continues the cut run from its checkpoint"
+else fail "Ctrl-C of a study: exit $rc"; tail -5 "$ST/study-int.out"; tail -3 "$ST/study-int2.out"; fi
 timeout 60 $MPIRUN -n 2 "$BIN" study "${SG_ARGS[@]}" --grid "lambda=0.5,2 seed=0" --out "$ST/study-bad" \
     >"$ST/study-bad.out" 2>&1; rc=$?
 if [ "$rc" -eq 64 ] && [ "$(grep -c 'lambda=2 seed=0: --lambda must be in \[0, 1\]' "$ST/study-bad.out")" -eq 1 ] \
