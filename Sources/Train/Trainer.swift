@@ -214,8 +214,8 @@ public final class Trainer<C: Communicator> {
         let result = StepResult(loss: lossValues.0 + lossValues.1, ce: lossValues.0, contrastive: lossValues.1,
                                 gradNorm: gradNorm, lr: Double(lr))
         guard result.loss.isFinite, gradNorm.isFinite else {
-            let what = result.loss.isFinite ? "non-finite gradient norm" : gradNorm.isFinite ? "non-finite loss"
-                : "non-finite loss and gradient norm"
+            // Name what was non-finite: a finite loss with an infinite gradient norm is not a "non-finite loss".
+            let what = result.loss.isFinite ? "non-finite gradient norm" : "non-finite loss"
             throw TrainingError("\(what) at step \(step + 1) (loss \(result.loss), gradient norm \(gradNorm)); "
                                 + "try a smaller --lr")
         }

@@ -23,7 +23,11 @@ struct DTrain: ParsableCommand {
         } catch {
             var status = exitCode(for: error).rawValue
             if status == ExitCode.failure.rawValue && InputFileError.raised { status = ExitStatus.dataError }
-            if launcherRank() != 0 { Foundation.exit(status) }
+            if launcherRank() != 0 {
+                // Leave rank 0 time to print: mpirun ends the job as soon as any rank exits non-zero.
+                if status != 0 { sleep(3) }
+                Foundation.exit(status)
+            }
             if status == ExitStatus.dataError {
                 printError(fullMessage(for: error))
                 Foundation.exit(status)
