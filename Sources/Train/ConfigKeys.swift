@@ -20,7 +20,7 @@ extension ConfigKey {
         .value("tau", \.tau, .trajectory, "Temperature τ of the contrastive losses, > 0.", example: "0.1",
                rule: .positive),
         .value("beta", \.beta, .trajectory, "Hard-negative exponent β of LACLN and H-SCL.", example: "2.0",
-               rule: ConfigRule("must be >= 0") { $0.isFinite && $0 >= 0 }),
+               rule: .nonNegative),
 
         // MARK: Optimisation
         .value("batch-size", \.batchSize, .trajectory,
@@ -32,13 +32,13 @@ extension ConfigKey {
         .optional("lr", \.lr, .trajectory, "Base learning rate.", unset: "0.05·√(batch/256)", example: "0.1",
                   rule: .positive, used: { "\($0.baseLearningRate)" }),
         .value("weight-decay", \.weightDecay, .trajectory, "Weight decay.", example: "0.0",
-               rule: ConfigRule("must be >= 0") { $0 >= 0 }),
+               rule: .nonNegative),
         .choice("optimizer", \.optimizer, OptimizerKind.self, .trajectory, "Optimiser (sgd uses --momentum).",
                 example: .adamw),
         .value("momentum", \.momentum, .trajectory, "Momentum of SGD.", example: "0.5",
                rule: ConfigRule("must be in [0, 1)") { (0..<1).contains($0) }),
         .value("warmup-epochs", \.warmupEpochs, .trajectory, "Linear warm-up epochs before the cosine decay.",
-               example: "0.5", rule: ConfigRule("must be >= 0") { $0 >= 0 }),
+               example: "0.5", rule: .nonNegative),
         .value("seed", \.seed, .trajectory, "Seed of initialisation, shuffling and augmentation.", example: "7"),
         .optional("train-limit", \.trainLimit, .trajectory, "Use only the first N training images.", unset: "all",
                   example: "100", rule: .atLeast(1)),
@@ -123,6 +123,20 @@ extension ConfigKey {
                 encode: { config, box in
                     try box.encodeIfPresent(config.classes, forKey: TrainConfig.CodingKeys("classes"))
                 }),
+        // MARK: Stopping, divergence and stalls
+        .value("checkpoint", \.checkpoint, .runtime, "Write no checkpoint (with --out the default is one every epoch, "
+               + "every --checkpoint-minutes, at the end and when stopped by SIGINT or SIGTERM).", example: "false",
+               flag: "--no-checkpoint", column: false, shownDefault: ""),
+        .value("checkpoint-minutes", \.checkpointMinutes, .runtime,
+               "Also write the checkpoint when this many minutes have passed since the last one (with --out); 0: never.",
+               example: "0.5", rule: .nonNegative, column: false),
+        .value("divergence-factor", \.divergenceFactor, .runtime, "Stop the run when the smoothed loss exceeds this "
+               + "many times its running minimum after the warm-up; 0: never.", example: "5",
+               rule: ConfigRule("must be 0 or a finite number > 1") { $0 == 0 || ($0 > 1 && $0.isFinite) },
+               column: false),
+        .optional("step-timeout", \.stepTimeout, .runtime, "End the job (MPI_Abort) when no training step finishes "
+                  + "for this many seconds, e.g. a rank is stalled; 0: never.",
+                  unset: "max(300, 10× the slowest step)", example: "60", rule: .nonNegative, column: false),
     ]
 
     /// The table by name.

@@ -1,5 +1,6 @@
 // What a run writes: DIR/config.json, DIR/metrics.jsonl (one object per logged step and per epoch), a progress
 // line on stderr, and a summary JSON line last on stdout. Only rank 0 writes.
+import FileIO
 import Foundation
 
 /// One logged training step.
@@ -77,10 +78,12 @@ public final class JSONLinesWriter {
     public init(path: String, append: Bool = false) throws {
         if !append || !FileManager.default.fileExists(atPath: path) {
             guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw ConfigError("cannot create \(path)")
+                throw FileIOError(.unwritable, path: path, "cannot create: " + String(cString: strerror(errno)))
             }
         }
-        guard let h = FileHandle(forWritingAtPath: path) else { throw ConfigError("cannot open \(path) for writing") }
+        guard let h = FileHandle(forWritingAtPath: path) else {
+            throw FileIOError(.unwritable, path: path, "cannot open for writing: " + String(cString: strerror(errno)))
+        }
         if append { h.seekToEndOfFile() }
         handle = h
         encoder = JSONEncoder()

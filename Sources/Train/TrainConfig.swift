@@ -75,6 +75,15 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var stem = StemKind.imagenet
     /// Train on these original class ids only (nil: every class); labels are remapped to positions in the list.
     public var classes: [Int]? = nil
+    /// With `out`: write the default checkpoints (every epoch, every `checkpointMinutes`, at the end, on a stop).
+    public var checkpoint = true
+    /// Minutes between time-based checkpoints (0: none); needs `out`.
+    public var checkpointMinutes = 10.0
+    /// Stop when the smoothed loss exceeds this many times its running minimum after the warm-up (0: never).
+    public var divergenceFactor = 10.0
+    /// Seconds without a finished step before the watchdog ends the job (nil: max(300, 10× the slowest step);
+    /// 0: never).
+    public var stepTimeout: Double? = nil
 
     public init() {}
 
@@ -160,6 +169,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if (checkpointEvery > 0 || checkpointEveryEpochs > 0) && out == nil {
             p.append("--checkpoint-every and --checkpoint-every-epochs need --out DIR (the checkpoint is DIR/"
                      + "checkpoint.safetensors)")
+        }
+        if !checkpoint && (checkpointEvery > 0 || checkpointEveryEpochs > 0) {
+            p.append("--no-checkpoint contradicts --checkpoint-every and --checkpoint-every-epochs")
         }
         return p
     }

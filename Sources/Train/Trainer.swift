@@ -19,7 +19,9 @@ import Tensor
 /// A run that cannot continue: the message says why and at which step.
 public struct TrainingError: Error, CustomStringConvertible {
     public let message: String
-    public init(_ message: String) { self.message = message }
+    /// A mistake in how the run was asked for (a resume with other settings), not a failure while running.
+    public let isUsage: Bool
+    public init(_ message: String, usage: Bool = false) { self.message = message; self.isUsage = usage }
     public var description: String { message }
 }
 
@@ -75,8 +77,14 @@ public final class Trainer<C: Communicator> {
     let dEmbeddings: Arena
     let dLogits: Arena
     let lossComputer: LossComputer<Float>
-    /// The (weighted CE, weighted contrastive) loss of this rank, summed over ranks in place.
+    /// The (weighted CE, weighted contrastive) loss of this rank and its stop requests (SIGINT seen, SIGTERM seen:
+    /// 0 or 1), summed over ranks in place: the stop request rides on the step's loss all-reduce.
     let reduced: Buffer<Double>
+    /// The signal some rank received by the last step's all-reduce (SIGINT when any rank saw one, else SIGTERM,
+    /// else 0): identical on every rank, so all stop after the same step.
+    public internal(set) var stopRequest: Int32 = 0
+    /// A signal this rank reports as received (fault injection for tests; 0: only real signals count).
+    var injectedSignal: Int32 = 0
 
     /// The permutation of the current epoch (made once per epoch, outside the step).
     var permutation: [Int] = []
@@ -168,7 +176,7 @@ public final class Trainer<C: Communicator> {
         dLogits = Arena(count: localRows * classes)
         lossComputer = LossComputer<Float>(rows: globalRows, embedDim: embedDim, localRows: localRows,
                                            classes: classes, maxAnchors: localRows)
-        reduced = Buffer<Double>(count: 2)
+        reduced = Buffer<Double>(count: 4)
     }
 
     /// Rows per forward pass when embedding or scoring whole datasets.
@@ -206,7 +214,9 @@ public final class Trainer<C: Communicator> {
         let result = StepResult(loss: lossValues.0 + lossValues.1, ce: lossValues.0, contrastive: lossValues.1,
                                 gradNorm: gradNorm, lr: Double(lr))
         guard result.loss.isFinite, gradNorm.isFinite else {
-            throw TrainingError("non-finite loss at step \(step + 1) (loss \(result.loss), gradient norm \(gradNorm)); "
+            // Name what was non-finite: a finite loss with an infinite gradient norm is not a "non-finite loss".
+            let what = result.loss.isFinite ? "non-finite gradient norm" : "non-finite loss"
+            throw TrainingError("\(what) at step \(step + 1) (loss \(result.loss), gradient norm \(gradNorm)); "
                                 + "try a smaller --lr")
         }
         optimiser.step(lr: lr)
@@ -285,7 +295,11 @@ public final class Trainer<C: Communicator> {
         }
         reduced[0] = ceWeight * value.crossEntropy
         reduced[1] = contrastiveWeight * value.contrastive
+        let signal = StopSignal.received != 0 ? StopSignal.received : injectedSignal
+        reduced[2] = signal == SIGINT ? 1 : 0
+        reduced[3] = signal != 0 && signal != SIGINT ? 1 : 0
         try comm.allReduceSum(reduced.storage)
+        stopRequest = reduced[2] > 0 ? SIGINT : reduced[3] > 0 ? SIGTERM : 0
         return (reduced[0], reduced[1])
     }
 

@@ -170,7 +170,7 @@ import Testing
     }
 
     /// Flags of `dtrain train` that are not settings of the run.
-    let commandOnly: Set<String> = ["--config", "--resume", "--fail-at-step", "--fail-rank", "--help"]
+    let commandOnly: Set<String> = ["--config", "--resume", "--overwrite", "--fail-at-step", "--fail-rank", "--help"]
 
     @Test func everyKeyHasAFlagAndEveryFlagAKey() throws {
         let flags = try trainFlags()
