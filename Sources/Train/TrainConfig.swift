@@ -73,6 +73,16 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var normGroups = 8
     /// First layers of the ResNets.
     public var stem = StemKind.imagenet
+    /// Patch size of the ViT models (nil: the preset's).
+    public var patchSize: Int? = nil
+    /// Token width D of the ViT models (nil: the preset's).
+    public var embedDim: Int? = nil
+    /// Transformer blocks of the ViT models (nil: the preset's).
+    public var depth: Int? = nil
+    /// Attention heads of the ViT models (nil: the preset's).
+    public var heads: Int? = nil
+    /// MLP hidden size over D of the ViT models (nil: the preset's).
+    public var mlpRatio: Double? = nil
 
     public init() {}
 
@@ -105,6 +115,20 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         var box = encoder.container(keyedBy: CodingKeys.self)
         for key in ConfigKey.all { try key.encodeValue(self, &box) }
     }
+
+    /// The ViT shape of `model` with the `--patch-size`… overrides, or nil when `model` is not a ViT.
+    public var vitSpec: ViTSpec? {
+        guard var spec = EncoderKind(rawValue: model)?.vitSpec else { return nil }
+        if let patchSize { spec.patchSize = patchSize }
+        if let embedDim { spec.embedDim = embedDim }
+        if let depth { spec.depth = depth }
+        if let heads { spec.heads = heads }
+        if let mlpRatio { spec.mlpRatio = mlpRatio }
+        return spec
+    }
+
+    /// Whether any ViT shape option is set.
+    var setsViTShape: Bool { patchSize != nil || embedDim != nil || depth != nil || heads != nil || mlpRatio != nil }
 
     /// The learning rate actually used: `lr`, or 0.05·√(batch/256).
     public var baseLearningRate: Double { lr ?? 0.05 * (Double(batchSize) / 256).squareRoot() }
