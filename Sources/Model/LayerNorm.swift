@@ -35,20 +35,27 @@ public struct LayerNorm: Sendable {
     @inlinable
     public func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, rows: Int,
                         params: Arena, cache: UnsafeMutablePointer<Float>) {
-        let g = params.pointer(weight), b = params.pointer(bias), D = features
+        let g = params.pointer(weight), b = params.pointer(bias), D = features, whole = D / 8 * 8
         let invD = 1 / Float(D)
         for row in 0..<rows {
             let x = input + row * D, y = output + row * D
-            // Two passes (mean, then the centred squares) so σ² does not suffer from cancellation.
-            var sum: Float = 0
-            for i in 0..<D { sum += x[i] }
+            // Two passes (mean, then the centred squares) so σ² does not suffer from cancellation; 8 lanes wide.
+            var lanes = Vector8.zero
+            for i in stride(from: 0, to: whole, by: 8) { lanes += load8(x + i) }
+            var sum = lanes.sum()
+            for i in whole..<D { sum += x[i] }
             let mean = sum * invD
-            var squares: Float = 0
-            for i in 0..<D { let c = x[i] - mean; squares += c * c }
+            lanes = .zero
+            for i in stride(from: 0, to: whole, by: 8) { let c = load8(x + i) - mean; lanes += c * c }
+            var squares = lanes.sum()
+            for i in whole..<D { let c = x[i] - mean; squares += c * c }
             let r = 1 / (squares * invD + epsilon).squareRoot()
             cache[2 * row] = mean
             cache[2 * row + 1] = r
-            for i in 0..<D { y[i] = (x[i] - mean) * r * g[i] + b[i] }
+            for i in stride(from: 0, to: whole, by: 8) {
+                store8((load8(x + i) - mean) * r * load8(g + i) + load8(b + i), y + i)
+            }
+            for i in whole..<D { y[i] = (x[i] - mean) * r * g[i] + b[i] }
         }
     }
 
@@ -61,12 +68,20 @@ public struct LayerNorm: Sendable {
                          dInput: UnsafeMutablePointer<Float>, accumulateInput: Bool, rows: Int, params: Arena,
                          grads: Arena, cache: UnsafePointer<Float>) {
         let gamma = params.pointer(weight), dGamma = grads.pointer(weight), dBeta = grads.pointer(bias)
-        let D = features, invD = 1 / Float(D)
+        let D = features, invD = 1 / Float(D), whole = D / 8 * 8
         for row in 0..<rows {
             let x = input + row * D, dy = dOutput + row * D, dx = dInput + row * D
             let mean = cache[2 * row], r = cache[2 * row + 1]
-            var sumG: Float = 0, sumGX: Float = 0
-            for i in 0..<D {
+            var lanesG = Vector8.zero, lanesGX = Vector8.zero
+            for i in stride(from: 0, to: whole, by: 8) {
+                let xh = (load8(x + i) - mean) * r, d = load8(dy + i), g = d * load8(gamma + i)
+                store8(load8(dGamma + i) + d * xh, dGamma + i)
+                store8(load8(dBeta + i) + d, dBeta + i)
+                lanesG += g
+                lanesGX += g * xh
+            }
+            var sumG = lanesG.sum(), sumGX = lanesGX.sum()
+            for i in whole..<D {
                 let xh = (x[i] - mean) * r, g = dy[i] * gamma[i]
                 dGamma[i] += dy[i] * xh
                 dBeta[i] += dy[i]
@@ -74,11 +89,30 @@ public struct LayerNorm: Sendable {
                 sumGX += g * xh
             }
             let meanG = sumG * invD, meanGX = sumGX * invD
-            if accumulateInput {
-                for i in 0..<D { dx[i] += r * (dy[i] * gamma[i] - meanG - (x[i] - mean) * r * meanGX) }
-            } else {
-                for i in 0..<D { dx[i] = r * (dy[i] * gamma[i] - meanG - (x[i] - mean) * r * meanGX) }
+            for i in stride(from: 0, to: whole, by: 8) {
+                let v = r * (load8(dy + i) * load8(gamma + i) - meanG - (load8(x + i) - mean) * r * meanGX)
+                store8(accumulateInput ? load8(dx + i) + v : v, dx + i)
+            }
+            for i in whole..<D {
+                let v = r * (dy[i] * gamma[i] - meanG - (x[i] - mean) * r * meanGX)
+                dx[i] = accumulateInput ? dx[i] + v : v
             }
         }
     }
 }
+
+// MARK: - 8-lane helpers (the row loops of LayerNorm and softmax)
+
+@usableFromInline typealias Vector8 = SIMD8<Float>
+
+@inlinable @inline(__always)
+func load8(_ p: UnsafePointer<Float>) -> Vector8 { UnsafeRawPointer(p).loadUnaligned(as: Vector8.self) }
+
+@inlinable @inline(__always)
+func load8(_ p: UnsafeMutablePointer<Float>) -> Vector8 { UnsafeRawPointer(p).loadUnaligned(as: Vector8.self) }
+
+@inlinable @inline(__always)
+func store8(_ v: Vector8, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector8.self)
+}
+

@@ -80,11 +80,15 @@ public struct SelfAttention: Sendable {
                 gemm(.none, .transposed, m: T, n: T, k: d, a: dOh, lda: D, b: v, ldb: ld, beta: 0, c: dS, ldc: T)
                 gemm(.transposed, .none, m: T, n: d, k: T, a: p, lda: T, b: dOh, ldb: D, beta: 0,
                      c: dRows + 2 * D + h * d, ldc: ld)
+                let whole = T / 8 * 8
                 for i in 0..<T {
                     let pr = p + i * T, g = dS + i * T
-                    var dot: Float = 0
-                    for j in 0..<T { dot += g[j] * pr[j] }
-                    for j in 0..<T { g[j] = pr[j] * (g[j] - dot) }
+                    var lanes = Vector8.zero
+                    for j in stride(from: 0, to: whole, by: 8) { lanes += load8(g + j) * load8(pr + j) }
+                    var dot = lanes.sum()
+                    for j in whole..<T { dot += g[j] * pr[j] }
+                    for j in stride(from: 0, to: whole, by: 8) { store8(load8(pr + j) * (load8(g + j) - dot), g + j) }
+                    for j in whole..<T { g[j] = pr[j] * (g[j] - dot) }
                 }
                 gemm(.none, .none, m: T, n: d, k: T, alpha: scale, a: dS, lda: T, b: k, ldb: ld, beta: 0,
                      c: dRows + h * d, ldc: ld)
@@ -98,8 +102,11 @@ public struct SelfAttention: Sendable {
 /// x ← softmax(x) over `count` values, shifted by the maximum so exp never overflows.
 @inlinable
 func softmaxRow(_ x: UnsafeMutablePointer<Float>, count: Int) {
-    var m = -Float.infinity
-    for j in 0..<count { m = max(m, x[j]) }
+    let whole = count / 8 * 8
+    var lanes = Vector8(repeating: -.infinity)
+    for j in stride(from: 0, to: whole, by: 8) { lanes = pointwiseMax(lanes, load8(x + j)) }
+    var m = lanes.max()
+    for j in whole..<count { m = max(m, x[j]) }
     var sum: Float = 0
     for j in 0..<count {
         let e = expf(x[j] - m)
@@ -107,5 +114,6 @@ func softmaxRow(_ x: UnsafeMutablePointer<Float>, count: Int) {
         sum += e
     }
     let inv = 1 / sum
-    for j in 0..<count { x[j] *= inv }
+    for j in stride(from: 0, to: whole, by: 8) { store8(load8(x + j) * inv, x + j) }
+    for j in whole..<count { x[j] *= inv }
 }

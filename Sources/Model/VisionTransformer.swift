@@ -205,13 +205,13 @@ public final class VisionTransformer {
             block.attention.forward(qkv: qkv, probabilities: activations.pointer(block.probabilities),
                                     output: attended, batch: batch)
             block.proj.forward(input: attended, output: middle, batch: rows, params: params)
-            for i in 0..<rows * D { middle[i] += current[i] }
+            Float.axpy(count: rows * D, alpha: 1, x: current, y: middle)
             block.norm2.forward(input: middle, output: n2, rows: rows, params: params,
                                 cache: activations.pointer(block.cache2))
             block.fc1.forward(input: n2, output: hidden, batch: rows, params: params)
             GELU.forward(input: hidden, output: activated, count: rows * block.fc1.outFeatures)
             block.fc2.forward(input: activated, output: out, batch: rows, params: params)
-            for i in 0..<rows * D { out[i] += middle[i] }
+            Float.axpy(count: rows * D, alpha: 1, x: middle, y: out)
             current = UnsafePointer(out)
         }
         // Only the class token reaches the embedding, so only its rows go through the final norm.
@@ -265,8 +265,8 @@ public final class VisionTransformer {
         let dPatch = activations.pointer(patchTokens)
         for b in 0..<batch {
             let g = dx + b * T * D
-            for i in 0..<T * D { dPos[i] += g[i] }
-            for i in 0..<D { dCls[i] += g[i] }
+            Float.axpy(count: T * D, alpha: 1, x: g, y: dPos)
+            Float.axpy(count: D, alpha: 1, x: g, y: dCls)
             (dPatch + b * (T - 1) * D).update(from: g + D, count: (T - 1) * D)
         }
         patchEmbedding.backward(dOutput: dPatch, patches: activations.pointer(patchesSlice), batch: batch,
