@@ -103,7 +103,11 @@ public struct Conv2d: Sendable {
         for n in 0..<batch {
             let y = output + n * outputSize, x = input + n * inputSize
             // A 1×1 / stride-1 convolution's im2col is the image itself.
-            if !direct { im2col(image: x, col: scratch) }
+            if isSame3x3 {
+                im2col3x3(image: x, channels: inChannels, col: scratch)
+            } else if !direct {
+                im2col(image: x, col: scratch)
+            }
             gemm(.none, .none, m: outChannels, n: p, k: k, a: w, lda: k, b: direct ? x : UnsafePointer(scratch),
                  ldb: p, beta: 0, c: y, ldc: p)
             if bias.count > 0 {

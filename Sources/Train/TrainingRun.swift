@@ -27,14 +27,8 @@ public final class SilentObserver: RunObserver {
 
 /// Loads the datasets a config names (every rank reads the files itself).
 public func loadDatasets(_ config: TrainConfig) throws -> (train: Dataset, test: Dataset) {
-    var train = try loadDataset(name: config.dataset, directory: config.dataDir, split: .train, limit: config.trainLimit)
-    var test = try loadDataset(name: config.dataset, directory: config.dataDir, split: .test, limit: config.testLimit)
-    if let size = config.imageSize {
-        // Bilinear, as torch's interpolate(align_corners=False, antialias=False), once, before augmentation.
-        if train.height != size || train.width != size { train = train.resized(to: size) }
-        if test.height != size || test.width != size { test = test.resized(to: size) }
-    }
-    return (train, test)
+    (try loadSplit(config, split: .train, limit: config.trainLimit),
+     try loadSplit(config, split: .test, limit: config.testLimit))
 }
 
 /// How a run starts and (for tests) fails: not training settings, so not part of `TrainConfig`.

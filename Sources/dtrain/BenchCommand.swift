@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Loss
+import Model
 import Tensor
 import Train
 
@@ -19,6 +20,10 @@ struct BenchTrain: ParsableCommand {
 
     @Option(help: .key("model")) var model = ModelKind.mlp
     @Option(help: .key("loss")) var loss = LossKind.clce
+    @Option(help: .key("stem")) var stem = StemKind.imagenet
+    @Option(help: .key("norm")) var norm = NormKind.batch
+    @Option(help: .key("norm-groups")) var normGroups = 8
+    @Option(help: .key("image-size")) var imageSize: Int?
     @Option(help: "Global images per step.") var batchSize = 256
     @Option(help: "Timed steps.") var steps = 20
     @Option(help: "Untimed warm-up steps.") var warmupSteps = 3
@@ -33,11 +38,14 @@ struct BenchTrain: ParsableCommand {
         guard steps >= 1, warmupSteps >= 0 else { throw ValidationError("--steps must be >= 1 and --warmup-steps >= 0") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be >= 1, got \(batchSize)") }
         guard blasThreads >= 1 else { throw ValidationError("--blas-threads must be >= 1, got \(blasThreads)") }
+        guard normGroups >= 1 else { throw ValidationError("--norm-groups must be >= 1, got \(normGroups)") }
+        if let imageSize, imageSize < 8 { throw ValidationError("--image-size must be >= 8, got \(imageSize)") }
     }
 
     func run() throws {
         var config = TrainConfig()
         config.model = model.rawValue; config.loss = loss.rawValue; config.batchSize = batchSize
+        config.stem = stem; config.norm = norm; config.normGroups = normGroups; config.imageSize = imageSize
         config.dataset = dataset.rawValue
         config.dataDir = dataDir; config.blasThreads = blasThreads; config.overlap = !noOverlap
         config.bucketSize = bucketSize; config.quiet = true; config.testLimit = 10

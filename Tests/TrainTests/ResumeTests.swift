@@ -9,8 +9,9 @@ import Testing
 // Checkpoints and --resume with in-process ranks (LocalGroup) on a small synthetic problem: 260 images, global
 // batch 26, so 10 steps per epoch and evaluations at step 10 and at the end of a 12-step run.
 
-private func resumeConfig(optimizer: String = "sgd", out: String) -> TrainConfig {
+private func resumeConfig(optimizer: String = "sgd", model: String = "mlp", out: String) -> TrainConfig {
     var c = TrainConfig()
+    c.model = model
     c.dataset = "synthetic"
     c.dataDir = ""
     c.batchSize = 26
@@ -71,12 +72,20 @@ private func interruptedAndResumed(_ config: TrainConfig, ranks: Int, resumeRank
 @Suite(.serialized) struct ResumeTests {
     /// Same rank count: every metrics line (loss, ce, contrastive, lr, grad_norm, the epoch-10 evaluation) and the
     /// final parameters and optimiser state are bit-identical to the uninterrupted run's.
-    @Test(arguments: ["sgd", "adamw"])
-    func resumedRunIsBitIdentical(optimizer: String) throws {
-        let full = freshFolder("full-\(optimizer)"), cut = freshFolder("cut-\(optimizer)")
+    /// resnet20: the BatchNorm running statistics and `num_batches_tracked` are saved and restored too (the
+    /// epoch-10 evaluation uses them).
+    @Test(arguments: [("sgd", "mlp"), ("adamw", "mlp"), ("sgd", "resnet20")])
+    func resumedRunIsBitIdentical(optimizer: String, model: String) throws {
+        let full = freshFolder("full-\(optimizer)-\(model)"), cut = freshFolder("cut-\(optimizer)-\(model)")
         defer { for d in [full, cut] { try? FileManager.default.removeItem(atPath: d) } }
-        try train(resumeConfig(optimizer: optimizer, out: full), ranks: 2)
-        try interruptedAndResumed(resumeConfig(optimizer: optimizer, out: cut), ranks: 2, resumeRanks: 2)
+        try train(resumeConfig(optimizer: optimizer, model: model, out: full), ranks: 2)
+        try interruptedAndResumed(resumeConfig(optimizer: optimizer, model: model, out: cut), ranks: 2,
+                                  resumeRanks: 2)
+        if model == "resnet20" {
+            let saved = try SafeTensors.read(path: checkpointPath(directory: full))
+            #expect(saved.names.contains("buffer/encoder.layer3.2.bn2.running_var"))
+            #expect(saved["counter/encoder.bn1.num_batches_tracked"]?.values(as: Int64.self) == [12])
+        }
 
         let a = try metricLines(full), b = try metricLines(cut)
         #expect(a.count == 14 && a == b, "\(a.count) vs \(b.count) lines")

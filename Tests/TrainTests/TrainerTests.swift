@@ -1,6 +1,8 @@
+import Checkpoint
 import Collective
 import Data
 import Foundation
+import Model
 import Testing
 @testable import Train
 
@@ -30,7 +32,31 @@ private let datasets: (train: Dataset, test: Dataset) = {
     /// Every rank count gives the same all-reduced gradient and the same per-step values (relative 1e-4).
     @Test(arguments: ["clce", "ce", "supcon", "ce+hscl", "clce-no-hnm"])
     func rankCountInvariance(loss: String) throws {
-        let config = smallConfig(loss: loss)
+        try expectRankCountInvariance(smallConfig(loss: loss))
+    }
+
+    /// ResNets too: BatchNorm's statistics are global (the batch of 26 splits unevenly over 3 and 4 ranks), and
+    /// GroupNorm needs nothing from other ranks.
+    ///
+    /// The gradient of a ReLU network is discontinuous in its parameters: after the first update, the 1e-8
+    /// differences that the rank count makes to Float summation order flip a few of the ResNet's ~10⁶ ReLUs whose
+    /// input lies within ~1e-7 of zero, and the gradient norm then moves by up to 2e-3 (relative) while the loss
+    /// agrees to 1e-7 (measured over seeds 0–3, 5 steps, 1 vs 3 ranks). The same jump appears on one rank when its
+    /// step-1 parameters are replaced by another rank count's (equal to 1.5e-8): it is the function, not the
+    /// distribution. So: losses 1e-4 at every step, the first step's gradient element-wise 1e-4, later gradient
+    /// norms 1e-2 (measured under mpirun: up to 4.6e-3).
+    @Test(arguments: ["batch", "group"])
+    func resnetRankCountInvariance(norm: String) throws {
+        var config = smallConfig(loss: "clce", model: "resnet20")
+        config.norm = NormKind(rawValue: norm)!
+        config.normGroups = 4
+        config.lr = nil
+        try expectRankCountInvariance(config, laterGradientNorms: 1e-2)
+    }
+
+    /// Every rank count (1–4) gives the same all-reduced gradient and the same per-step values (relative 1e-4;
+    /// gradient norms after the first step within `laterGradientNorms`).
+    func expectRankCountInvariance(_ config: TrainConfig, laterGradientNorms: Double = 1e-4) throws {
         var reference: [[Double]]? = nil
         var referenceGrads: [Float]? = nil
         for ranks in 1...4 {
@@ -48,8 +74,12 @@ private let datasets: (train: Dataset, test: Dataset) = {
             // Every rank of one run agrees exactly (the values are global).
             for r in perRank { #expect(r.0 == perRank[0].0) }
             if let reference, let referenceGrads {
-                for (a, b) in zip(reference.joined(), perRank[0].0.joined()) {
-                    #expect(abs(a - b) <= 1e-4 * max(abs(a), 1e-6), "ranks \(ranks): \(a) vs \(b)")
+                for (step, (expected, actual)) in zip(reference, perRank[0].0).enumerated() {
+                    for (i, (a, b)) in zip(expected, actual).enumerated() {
+                        let tolerance = i == 3 && step > 0 ? laterGradientNorms : 1e-4
+                        #expect(abs(a - b) <= tolerance * max(abs(a), 1e-6),
+                                "ranks \(ranks) step \(step + 1) value \(i): \(a) vs \(b)")
+                    }
                 }
                 let scale = referenceGrads.map { abs($0) }.max()!
                 var worst: Float = 0
@@ -151,6 +181,61 @@ private let datasets: (train: Dataset, test: Dataset) = {
             _ = try LocalGroup.run(size: 3) { comm in
                 try Trainer(config: config, comm: comm, train: datasets.train, test: datasets.test)
             }
+        }
+    }
+}
+
+@Suite struct InitWeightsTests {
+    /// `--init` of a finished run's checkpoint starts from its parameters and BatchNorm statistics; `--init-head no`
+    /// keeps the fresh head; a missing or foreign file stops the run with the path in the message.
+    @Test func initFromCheckpointAndErrors() throws {
+        var config = smallConfig(model: "resnet20")
+        config.maxSteps = 2
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("dtrain-init-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        config.out = out
+        _ = try LocalGroup.run(size: 2) { comm in
+            try runTraining(config: config, comm: comm, train: datasets.train, test: datasets.test)
+        }
+        let saved = try SafeTensors.read(path: checkpointPath(directory: out))
+        var fresh = smallConfig(model: "resnet20")
+        fresh.seed = 9
+        fresh.initWeights = checkpointPath(directory: out)
+        let trainer = try LocalGroup.run(size: 1) { comm in
+            try Trainer(config: fresh, comm: comm, train: datasets.train, test: datasets.test)
+        }[0]
+        #expect(trainer.initReport?.naming == .checkpoint)
+        for entry in trainer.network.registry.parameters {
+            #expect(Array(trainer.network.params.view(entry.slice)) == saved["param/" + entry.name]!.values(as: Float.self))
+        }
+        for entry in trainer.network.registry.buffers {
+            #expect(Array(trainer.network.buffers.view(entry.slice)) == saved["buffer/" + entry.name]!.values(as: Float.self))
+        }
+        fresh.initHead = false
+        let headless = try LocalGroup.run(size: 1) { comm in
+            try Trainer(config: fresh, comm: comm, train: datasets.train, test: datasets.test)
+        }[0]
+        let head = headless.network.registry.parameter(named: "head.weight")!.slice
+        #expect(Array(headless.network.params.view(head)) != saved["param/head.weight"]!.values(as: Float.self))
+
+        fresh.initWeights = out + "/no-such.safetensors"
+        do {
+            _ = try LocalGroup.run(size: 2) { comm in
+                try Trainer(config: fresh, comm: comm, train: datasets.train, test: datasets.test)
+            }
+            Issue.record("a missing --init file was accepted")
+        } catch let e as TrainingError {
+            #expect(e.message.contains("--init") && e.message.contains("no-such.safetensors"), "\(e.message)")
+        }
+        var mlp = smallConfig(model: "mlp")
+        mlp.initWeights = checkpointPath(directory: out)
+        do {
+            _ = try LocalGroup.run(size: 1) { comm in
+                try Trainer(config: mlp, comm: comm, train: datasets.train, test: datasets.test)
+            }
+            Issue.record("resnet20 weights were accepted by an mlp")
+        } catch let e as TrainingError {
+            #expect(e.message.contains("missing") && e.message.contains("unexpected"), "\(e.message)")
         }
     }
 }

@@ -1,30 +1,40 @@
 # Sourced by scripts/mpi-tests.sh: training under mpirun (rank-count invariance, smoke run, bad input).
 echo "== train: rank-count invariance (per-step loss and grad_norm, relative 1e-4)"
-compare_runs() {  # compare_runs REF OTHER: same per-step loss and grad_norm within 1e-4 relative
-    python3 - "$1" "$2" <<'PY'
+compare_runs() {  # compare_runs REF OTHER [LATER_GRAD_NORM_TOL]: per-step loss and grad_norm within 1e-4 relative
+    # (grad_norm after the first step within the third argument: see the resnet20 case below).
+    python3 - "$1" "$2" "${3:-1e-4}" <<'PY'
 import json, sys
 def steps(p):
     return [json.loads(l) for l in open(p) if '"step"' in l]
-a, b = steps(sys.argv[1]), steps(sys.argv[2])
+a, b, later = steps(sys.argv[1]), steps(sys.argv[2]), float(sys.argv[3])
 assert len(a) == len(b) and len(a) > 0, f"step counts differ: {len(a)} vs {len(b)}"
-worst = 0.0
-for x, y in zip(a, b):
+worst, worst_norm, bad = 0.0, 0.0, False
+for i, (x, y) in enumerate(zip(a, b)):
     for k in ("loss", "grad_norm", "ce", "contrastive"):
         d = abs(x[k] - y[k]) / max(abs(x[k]), 1e-12) if x[k] != 0 or y[k] != 0 else 0.0
-        worst = max(worst, d)
-print(f"{worst:.2e}")
-sys.exit(0 if worst <= 1e-4 else 1)
+        if k == "grad_norm" and i > 0:
+            worst_norm = max(worst_norm, d); bad |= d > later
+        else:
+            worst = max(worst, d); bad |= d > 1e-4
+print(f"{worst:.2e}" + (f", later grad_norm {worst_norm:.2e}" if later != 1e-4 else ""))
+sys.exit(1 if bad else 0)
 PY
 }
-for model in mlp cnn; do
-    batch=26; [ "$model" = cnn ] && batch=10
+# resnet20 (BatchNorm over the global batch): losses 1e-4; the gradient norm of a ReLU network is discontinuous in
+# its parameters, and after the first update the 1e-8 summation-order differences of another rank count flip a few
+# ReLUs (Tests/TrainTests/TrainerTests.swift, resnetRankCountInvariance): later grad_norm within 1e-2 (measured
+# here: 1.3e-3, 4.6e-3, 1.8e-3 for 2, 3, 4 ranks; the losses 5e-6, 4e-5, 1e-6).
+for model in mlp cnn resnet20; do
+    batch=26; later=1e-4; lr=0.2
+    [ "$model" = cnn ] && batch=10
+    [ "$model" = resnet20 ] && { later=1e-2; lr=0.05; }
     for n in 1 2 3 4; do
         timeout 300 $MPIRUN -n "$n" "$BIN" train --dataset synthetic --train-limit 400 --test-limit 100 \
-            --model "$model" --loss clce --batch-size "$batch" --max-steps 5 --log-every 1 --quiet --warmup-epochs 0 --lr 0.2 \
+            --model "$model" --loss clce --batch-size "$batch" --max-steps 5 --log-every 1 --quiet --warmup-epochs 0 --lr $lr \
             --out "$WORK/inv-$model-$n" >"$WORK/inv-$model-$n.out" 2>&1 || { fail "train $model -n $n"; tail "$WORK/inv-$model-$n.out"; }
     done
     for n in 2 3 4; do
-        if worst=$(compare_runs "$WORK/inv-$model-1/metrics.jsonl" "$WORK/inv-$model-$n/metrics.jsonl"); then
+        if worst=$(compare_runs "$WORK/inv-$model-1/metrics.jsonl" "$WORK/inv-$model-$n/metrics.jsonl" $later); then
             ok "$model clce batch $batch: -n $n matches -n 1 over 5 steps (worst rel. diff $worst)"
         else fail "$model -n $n differs from -n 1 ($worst)"; fi
     done
