@@ -116,3 +116,27 @@ func store8(_ v: Vector8, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector8.self)
 }
 
+
+/// e^x on 8 lanes: Cephes' `expf` (x = n·ln 2 + r with |r| ≤ ½ ln 2, a degree-5 polynomial for e^r, then 2ⁿ through
+/// the exponent bits), relative error ≈ 2 ulp. x is clamped to [−87.3, 88.3], so e^x stays a normal Float (the
+/// softmax and GELU inputs it serves are ≤ 0, where e^−87.3 ≈ 1e−38 stands for 0). Rounding to the nearest integer
+/// n uses the 1.5·2²³ trick, whose bits then hold n: no per-lane library call.
+@inlinable @inline(__always)
+func exp8(_ v: Vector8) -> Vector8 {
+    var x = v.replacing(with: -87.3, where: v .< -87.3)
+    x = x.replacing(with: 88.3, where: x .> 88.3)
+    let magic = Vector8(repeating: 12_582_912)
+    let t = x * 1.442_695_04 + magic
+    let n = t - magic
+    // r = x − n·ln 2, with ln 2 split in two parts (0.693359375 is exact in 9 bits).
+    let r = x - n * 0.693_359_375 + n * 2.121_944_4e-4
+    var p = Vector8(repeating: 1.987_569_15e-4)
+    p = p * r + 1.398_199_950_7e-3
+    p = p * r + 8.333_451_907_3e-3
+    p = p * r + 4.166_579_589_4e-2
+    p = p * r + 1.666_666_545_9e-1
+    p = p * r + 5.000_000_120_1e-1
+    let y = p * r * r + r + 1
+    let k = unsafeBitCast(t, to: SIMD8<Int32>.self) &- 0x4B40_0000
+    return y * unsafeBitCast((k &+ 127) &<< 23, to: Vector8.self)
+}

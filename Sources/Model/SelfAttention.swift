@@ -104,11 +104,20 @@ public struct SelfAttention: Sendable {
 func softmaxRow(_ x: UnsafeMutablePointer<Float>, count: Int) {
     let whole = count / 8 * 8
     var lanes = Vector8(repeating: -.infinity)
-    for j in stride(from: 0, to: whole, by: 8) { lanes = pointwiseMax(lanes, load8(x + j)) }
+    for j in stride(from: 0, to: whole, by: 8) {
+        let v = load8(x + j)
+        lanes = lanes.replacing(with: v, where: v .> lanes)
+    }
     var m = lanes.max()
     for j in whole..<count { m = max(m, x[j]) }
-    var sum: Float = 0
-    for j in 0..<count {
+    var sumLanes = Vector8.zero
+    for j in stride(from: 0, to: whole, by: 8) {
+        let e = exp8(load8(x + j) - m)
+        store8(e, x + j)
+        sumLanes += e
+    }
+    var sum = sumLanes.sum()
+    for j in whole..<count {
         let e = expf(x[j] - m)
         x[j] = e
         sum += e

@@ -1,6 +1,6 @@
 import Checkpoint
 import Foundation
-import Model
+@testable import Model
 import Tensor
 import Testing
 @testable import Train
@@ -84,6 +84,26 @@ func expectGradient(_ analytic: [Float], at p: UnsafeMutablePointer<Float>, eps:
         GELU.backward(dOutput: dX.base, input: x.base, dInput: dX.base, count: n)
         GELU.backward(dOutput: c.base, input: x.base, dInput: c.base, count: n)
         #expect(dX.toArray() == c.toArray() && copy != c.toArray())
+    }
+
+    /// The 8-lane exp of the softmax: relative error ≤ 3e-7 against Double over [−87, 88], and softmax rows of a
+    /// length with a tail (8·k + 3) sum to 1 and match Double.
+    @Test func vectorExpAndSoftmax() {
+        var worst = 0.0
+        var x: Float = -87
+        while x < 88 {
+            let v = Vector8(x, x + 0.01, x + 0.02, x + 0.03, x + 0.04, x + 0.05, x + 0.06, x + 0.07)
+            let e = exp8(v)
+            for k in 0..<8 { worst = max(worst, abs(Double(e[k]) / exp(Double(v[k])) - 1)) }
+            x += 0.0731
+        }
+        #expect(worst <= 3e-7, "exp8 worst relative error \(worst)")
+        let row = Arena(count: 19)
+        fillUniform(row.base, count: 19, seed: 75, lo: -30, hi: 5)
+        let values = row.toArray().map(Double.init), m = values.max()!
+        let z = values.map { exp($0 - m) }.reduce(0, +)
+        softmaxRow(row.base, count: 19)
+        assertClose(row.toArray(), values.map { exp($0 - m) / z }, rtol: 1e-6, atol: 1e-9, "softmax row")
     }
 
     struct AttentionCase: CustomStringConvertible, Sendable {
