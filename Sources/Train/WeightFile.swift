@@ -5,7 +5,8 @@
 //   dtrain / peer       `encoder.<module name>`, `head.weight`, `head.bias` (`peer/torch_peer.py`'s modules);
 //   torchvision         bare `conv1.weight`, `layer1.0.bn1.running_mean`, …, `fc.weight` (a `resnet18()` state dict);
 //   timm                bare `patch_embed.proj.weight`, `cls_token`, `pos_embed`, `blocks.0.attn.qkv.weight`, …,
-//                       `norm.weight`, `head.weight` (a `VisionTransformer` state dict; `head.*` may be absent).
+//                       `norm.weight`, `head.weight` (a `VisionTransformer` state dict; `head.*` may be absent);
+//   peer ViT            `encoder.vit.<timm name>`, `head.*` (the peer's `ViTEncoder` wraps timm's model as `vit`).
 // Every registry entry of the network is looked up under the file's naming. Loading checks every tensor (presence,
 // shape, dtype F32/F16/BF16, I64 counters) before writing anything, so a failed load leaves the network untouched.
 // Input-channel adaptation follows timm's `adapt_input_conv`: RGB weights on 1-channel data are summed over the
@@ -28,6 +29,8 @@ public enum WeightNaming: String, Sendable, CaseIterable {
     case torchvision
     /// timm's bare ViT state dict (`patch_embed.proj.weight`, `cls_token`, …, `head.weight`).
     case timm
+    /// The peer's ViT module (`encoder.vit.<timm name>`, `head.*`).
+    case peerViT = "peer-vit"
 
     /// The file name of the dtrain name `name` (`encoder.conv1.weight`, `head.bias`) of a parameter, buffer or
     /// counter of the given kind ("param", "buffer" or "counter").
@@ -41,6 +44,8 @@ public enum WeightNaming: String, Sendable, CaseIterable {
             return name
         case .timm:
             return name.hasPrefix("encoder.") ? String(name.dropFirst("encoder.".count)) : name
+        case .peerViT:
+            return name.hasPrefix("encoder.") ? "encoder.vit." + name.dropFirst("encoder.".count) : name
         }
     }
 
@@ -49,6 +54,7 @@ public enum WeightNaming: String, Sendable, CaseIterable {
         if file.metadata[CheckpointKey.format] == "dtrain-checkpoint" || file.names.contains(where: { $0.hasPrefix("param/") }) {
             return .checkpoint
         }
+        if file["encoder.vit.patch_embed.proj.weight"] != nil { return .peerViT }
         if file.names.contains(where: { $0.hasPrefix("encoder.") }) { return .dtrain }
         if file["patch_embed.proj.weight"] != nil { return .timm }
         return .torchvision

@@ -48,7 +48,9 @@ func expectGradient(_ analytic: [Float], at p: UnsafeMutablePointer<Float>, eps:
             let v = (0..<D).map { Double(x[r * D + $0]) }
             let mean = v.reduce(0, +) / Double(D)
             let variance = v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(D)
-            for i in 0..<D { expected.append(Double(g[i]) * (v[i] - mean) / (variance + 1e-6).squareRoot() + Double(b[i])) }
+            for i in 0..<D {
+                expected.append(Double(g[i]) * (v[i] - mean) / (variance + 1e-6).squareRoot() + Double(b[i]))
+            }
         }
         assertClose(y.toArray(), expected, rtol: 1e-5, atol: 1e-5, "layer norm forward")
         ln.backward(dOutput: c.base, input: x.base, dInput: dX.base, accumulateInput: false, rows: rows,
@@ -133,9 +135,13 @@ func expectGradient(_ analytic: [Float], at p: UnsafeMutablePointer<Float>, eps:
         var expected = [Double](repeating: 0, count: out.count)
         for b in 0..<t.batch {
             for h in 0..<t.heads {
-                func at(_ i: Int, _ part: Int, _ k: Int) -> Double { Double(qkv[(b * T + i) * 3 * D + part * D + h * d + k]) }
+                func at(_ i: Int, _ part: Int, _ k: Int) -> Double {
+                    Double(qkv[(b * T + i) * 3 * D + part * D + h * d + k])
+                }
                 for i in 0..<T {
-                    let s = (0..<T).map { j in (0..<d).map { at(i, 0, $0) * at(j, 1, $0) }.reduce(0, +) / Double(d).squareRoot() }
+                    let s = (0..<T).map { j in
+                        (0..<d).map { at(i, 0, $0) * at(j, 1, $0) }.reduce(0, +) / Double(d).squareRoot()
+                    }
                     let m = s.max()!, e = s.map { exp($0 - m) }, z = e.reduce(0, +)
                     for k in 0..<d {
                         expected[(b * T + i) * D + h * d + k] = (0..<T).map { e[$0] / z * at($0, 2, k) }.reduce(0, +)
@@ -174,7 +180,9 @@ func expectGradient(_ analytic: [Float], at p: UnsafeMutablePointer<Float>, eps:
                              stride: P, padding: 0)
         // conv: (B, D, 2, 3) → tokens (B, 6, D).
         var expected = [Double](repeating: 0, count: y.count)
-        for b in 0..<batch { for o in 0..<D { for n in 0..<6 { expected[(b * 6 + n) * D + o] = conv[(b * D + o) * 6 + n] } } }
+        for b in 0..<batch {
+            for o in 0..<D { for n in 0..<6 { expected[(b * 6 + n) * D + o] = conv[(b * D + o) * 6 + n] } }
+        }
         assertClose(y.toArray(), expected, rtol: 1e-5, atol: 1e-5, "patch embedding forward")
         pe.backward(dOutput: c.base, patches: patches.base, batch: batch, grads: grads)
         expectGradient(grads.toArray(), at: params.base, eps: 1e-2, rtol: 1e-3, atol: 2e-4, "patch embedding dW db",
@@ -195,7 +203,8 @@ func expectGradient(_ analytic: [Float], at p: UnsafeMutablePointer<Float>, eps:
             let p = net.params.pointer(entry.slice), n = entry.slice.count
             if entry.name.contains("norm") && entry.name.hasSuffix(".weight") {
                 fillUniform(p, count: n, seed: seed, lo: 0.7, hi: 1.3, substream: UInt32(j))
-            } else if entry.shape.count >= 2 && !entry.name.hasSuffix("pos_embed") && !entry.name.hasSuffix("cls_token") {
+            } else if entry.shape.count >= 2 && !entry.name.hasSuffix("pos_embed")
+                        && !entry.name.hasSuffix("cls_token") {
                 let bound = Float(3.0.squareRoot() / Double(entry.shape.dropFirst().reduce(1, *)).squareRoot())
                 fillUniform(p, count: n, seed: seed, lo: -bound, hi: bound, substream: UInt32(j))
             } else {
@@ -210,7 +219,8 @@ func expectGradient(_ analytic: [Float], at p: UnsafeMutablePointer<Float>, eps:
         fillUniform(cL.base, count: cL.count, seed: seed + 3)
         func loss() -> Double {
             try! net.forward(input: x.base, batch: batch)
-            return weightedSum(net.embeddings, cE.base, count: cE.count) + weightedSum(net.logits, cL.base, count: cL.count)
+            return weightedSum(net.embeddings, cE.base, count: cE.count)
+                + weightedSum(net.logits, cL.base, count: cL.count)
         }
         _ = loss()
         net.zeroGradients()
@@ -241,12 +251,15 @@ func expectGradient(_ analytic: [Float], at p: UnsafeMutablePointer<Float>, eps:
     // MARK: - timm
 
     static let fixtureSpec = ViTSpec(patchSize: 4, embedDim: 24, depth: 2, heads: 3, mlpRatio: 2.5)
+    /// The fixture's network on 12×16 images of `channels` channels, 5 classes.
+    static func fixtureConfig(channels: Int) -> NetworkConfig {
+        NetworkConfig(inputChannels: channels, height: 12, width: 16, encoder: .vit(fixtureSpec), classes: 5)
+    }
 
     /// A bare timm state dict loads (naming detected) and reproduces timm's eval-mode embedding and logits.
     @Test func matchesTimm() throws {
         let io = try fixture("vit.io.safetensors")
-        let net = Network(config: NetworkConfig(inputChannels: 3, height: 12, width: 16, encoder: .vit(Self.fixtureSpec),
-                                                classes: 5), maxBatch: 2, seed: 0)
+        let net = Network(config: Self.fixtureConfig(channels: 3), maxBatch: 2, seed: 0)
         let report = try net.load(weights: fixture("vit.weights.safetensors"))
         #expect(report.naming == .timm && report.notes.isEmpty, "\(report)")
         net.mode = .eval
@@ -256,12 +269,23 @@ func expectGradient(_ analytic: [Float], at p: UnsafeMutablePointer<Float>, eps:
         expectParity(net.logits, try io.floats("logits", shape: [2, 5]), "vit logits")
     }
 
+    /// The peer's `ViTEncoder` names (`encoder.vit.<timm name>`, `head.*`) load as the bare timm names do.
+    @Test func peerViTNames() throws {
+        let timm = try fixture("vit.weights.safetensors")
+        var peer = SafeTensors()
+        for name in timm.names { peer.add(name.hasPrefix("head.") ? name : "encoder.vit." + name, timm[name]!) }
+        let config = Self.fixtureConfig(channels: 3)
+        let a = Network(config: config, maxBatch: 1, seed: 0), b = Network(config: config, maxBatch: 1, seed: 1)
+        #expect(try a.load(weights: peer).naming == .peerViT)
+        _ = try b.load(weights: timm)
+        #expect(a.params.toArray() == b.params.toArray())
+    }
+
     /// `weightTensors(naming: .timm)` has exactly the timm state dict's names and shapes (what
     /// `load_state_dict(strict=True)` checks), and round-trips through `load`.
     @Test func exportsTimmNames() throws {
         let timm = try fixture("vit.weights.safetensors")
-        let net = Network(config: NetworkConfig(inputChannels: 3, height: 12, width: 16, encoder: .vit(Self.fixtureSpec),
-                                                classes: 5), maxBatch: 1, seed: 3)
+        let net = Network(config: Self.fixtureConfig(channels: 3), maxBatch: 1, seed: 3)
         let exported = net.weightTensors(naming: .timm)
         #expect(Set(exported.names) == Set(timm.names))
         for name in timm.names { #expect(exported[name]?.shape == timm[name]?.shape, "\(name)") }
@@ -295,7 +319,8 @@ func expectGradient(_ analytic: [Float], at p: UnsafeMutablePointer<Float>, eps:
         let target = Network(config: NetworkConfig(inputChannels: 1, height: 12, width: 20, encoder: .vit(spec),
                                                    classes: 2), maxBatch: 1, seed: 0)
         let report = try target.load(weights: source.weightTensors(naming: .timm))
-        #expect(report.notes.count == 1 && report.notes[0].contains("4×4 patch grid resampled to 3×5"), "\(report.notes)")
+        #expect(report.notes.count == 1 && report.notes[0].contains("4×4 patch grid resampled to 3×5"),
+                "\(report.notes)")
         let loaded = target.params.pointer(target.registry.parameter(named: "encoder.pos_embed")!.slice)
         expectParity(loaded, try file.floats("to_3x5", shape: [1, 16, 8]), "loaded pos_embed")
     }
@@ -306,8 +331,7 @@ func expectGradient(_ analytic: [Float], at p: UnsafeMutablePointer<Float>, eps:
         let rgb = try fixture("vit.weights.safetensors")
         var headless = SafeTensors()
         for name in rgb.names where !name.hasPrefix("head.") { headless.add(name, rgb[name]!) }
-        let net = Network(config: NetworkConfig(inputChannels: 1, height: 12, width: 16, encoder: .vit(Self.fixtureSpec),
-                                                classes: 5), maxBatch: 1, seed: 0)
+        let net = Network(config: Self.fixtureConfig(channels: 1), maxBatch: 1, seed: 0)
         let head = Array(net.params.view(net.head.weight))
         let report = try net.load(weights: headless)
         #expect(report.notes.count == 2, "\(report.notes)")
@@ -324,8 +348,8 @@ func expectGradient(_ analytic: [Float], at p: UnsafeMutablePointer<Float>, eps:
     @Test func namesCountsInitAndDecay() {
         for (kind, count) in [(EncoderKind.vitTinyPatch16, 5_717_416), (.vitSmallPatch16, 22_050_664),
                               (.vitBasePatch16, 86_567_656)] {
-            let net = Network(config: NetworkConfig(kind: kind, inputChannels: 3, height: 224, width: 224, classes: 1000),
-                              maxBatch: 1, seed: 0)
+            let net = Network(config: NetworkConfig(kind: kind, inputChannels: 3, height: 224, width: 224,
+                                                    classes: 1000), maxBatch: 1, seed: 0)
             #expect(net.parameterCount == count, "\(kind): \(net.parameterCount)")
         }
         let net = Network(config: NetworkConfig(kind: .vitTiny, classes: 10), maxBatch: 1, seed: 0)
@@ -350,8 +374,9 @@ func expectGradient(_ analytic: [Float], at p: UnsafeMutablePointer<Float>, eps:
         let qkv = Array(net.params.view(r.parameter(named: "encoder.blocks.0.attn.qkv.weight")!.slice))
         let std = (qkv.map { Double($0 * $0) }.reduce(0, +) / Double(qkv.count)).squareRoot()
         #expect(abs(std - 0.02) < 0.001, "qkv std \(std)")
-        #expect(Array(net.params.view(r.parameter(named: "encoder.blocks.0.attn.qkv.bias")!.slice)).allSatisfy { $0 == 0 })
-        #expect(Array(net.params.view(r.parameter(named: "encoder.blocks.0.norm1.weight")!.slice)).allSatisfy { $0 == 1 })
+        func values(_ name: String) -> [Float] { Array(net.params.view(r.parameter(named: name)!.slice)) }
+        #expect(values("encoder.blocks.0.attn.qkv.bias").allSatisfy { $0 == 0 })
+        #expect(values("encoder.blocks.0.norm1.weight").allSatisfy { $0 == 1 })
         // ResNets and the sequential encoders keep decaying everything.
         for kind in [EncoderKind.mlp, .cnn, .resnet20] {
             #expect(Network(config: NetworkConfig(kind: kind), maxBatch: 1, seed: 0).registry.noDecayRanges.isEmpty)
