@@ -61,7 +61,7 @@ public struct TransformerBlock: Sendable {
     let hidden: Slice, activated: Slice, output: Slice, cache1: Slice, cache2: Slice
 
     /// One past the last parameter-arena element of the block.
-    public var end: Int { [norm1.end, qkv.end, proj.end, norm2.end, fc1.end, fc2.end].max()! }
+    public var end: Int { max(norm1.end, qkv.end, proj.end, norm2.end, fc1.end, fc2.end) }
     /// Forward multiply-adds per sample.
     public var multiplyAddsPerSample: Int {
         attention.tokens * (qkv.multiplyAddsPerSample + proj.multiplyAddsPerSample + fc1.multiplyAddsPerSample
