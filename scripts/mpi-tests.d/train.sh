@@ -61,7 +61,7 @@ expect_failure "missing data directory" "no such file" 2 --data-dir "$WORK/nowhe
 expect_failure "batch smaller than ranks" "smaller than the 4 ranks" 4 --dataset synthetic --batch-size 3 --max-steps 1
 expect_failure "tau <= 0" "tau must be > 0" 2 --dataset synthetic --tau 0
 expect_failure "lambda outside [0, 1]" "lambda must be in" 2 --dataset synthetic --lambda 1.5
-expect_failure "unknown loss" "loss must be one of" 2 --dataset synthetic --loss foo
+expect_failure "unknown loss" "'foo' is invalid for '--loss" 2 --dataset synthetic --loss foo
 expect_failure "non-finite loss stops with the step" "non-finite loss at step" 2 --dataset synthetic --train-limit 500 \
     --batch-size 50 --lr 1e30 --max-steps 20
 mkdir -p "$WORK/corrupt"; head -c 1000 /dev/urandom > "$WORK/corrupt/train-images-idx3-ubyte"
