@@ -13,7 +13,8 @@ extension ConfigKey {
         .choice("dataset", \.dataset, DatasetName.self, .trajectory, "Dataset.", example: .synthetic),
         .value("data-dir", \.dataDir, .runtime, "Folder with the dataset files.", example: "/tmp/data"),
         .choice("model", \.model, ModelKind.self, .trajectory, "Encoder architecture (mlp: 784-512-512-128; cnn: 4 "
-                + "conv + 2 linear; resnet*: residual networks).", example: .cnn),
+                + "conv + 2 linear; resnet*: residual networks; vit*: Vision Transformers, vit = vit-tiny's shape "
+                + "changed by --patch-size, --embed-dim, --depth, --heads, --mlp-ratio).", example: .cnn),
         .choice("loss", \.loss, LossKind.self, .trajectory, "Loss.", example: .ceSupcon),
         .value("lambda", \.lambda, .trajectory, "Weight λ of the contrastive term in (1-λ)·CE + λ·contrastive.",
                example: "0.5", rule: ConfigRule("must be in [0, 1]") { (0...1).contains($0) }),
@@ -137,6 +138,19 @@ extension ConfigKey {
         .optional("step-timeout", \.stepTimeout, .runtime, "End the job (MPI_Abort) when no training step finishes "
                   + "for this many seconds, e.g. a rank is stalled; 0: never.",
                   unset: "max(300, 10× the slowest step)", example: "60", rule: .nonNegative, column: false),
+        // MARK: Vision Transformer shape (overrides the --model preset's)
+        .optional("patch-size", \.patchSize, .trajectory,
+                  "Patch size P of the ViT models; the image sides must be multiples of it.", unset: "the preset's",
+                  example: "7", rule: .atLeast(1)),
+        .optional("embed-dim", \.embedDim, .trajectory,
+                  "Token width D of the ViT models (the embedding size), a multiple of --heads.",
+                  unset: "the preset's", example: "32", rule: .atLeast(1)),
+        .optional("depth", \.depth, .trajectory, "Transformer blocks of the ViT models.", unset: "the preset's",
+                  example: "2", rule: .atLeast(1)),
+        .optional("heads", \.heads, .trajectory, "Attention heads of the ViT models.", unset: "the preset's",
+                  example: "2", rule: .atLeast(1)),
+        .optional("mlp-ratio", \.mlpRatio, .trajectory, "MLP hidden size over D of the ViT models.",
+                  unset: "the preset's", example: "4.0", rule: .positive),
     ]
 
     /// The table by name.

@@ -84,6 +84,16 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Seconds without a finished step before the watchdog ends the job (nil: max(300, 10× the slowest step);
     /// 0: never).
     public var stepTimeout: Double? = nil
+    /// Patch size of the ViT models (nil: the preset's).
+    public var patchSize: Int? = nil
+    /// Token width D of the ViT models (nil: the preset's).
+    public var embedDim: Int? = nil
+    /// Transformer blocks of the ViT models (nil: the preset's).
+    public var depth: Int? = nil
+    /// Attention heads of the ViT models (nil: the preset's).
+    public var heads: Int? = nil
+    /// MLP hidden size over D of the ViT models (nil: the preset's).
+    public var mlpRatio: Double? = nil
 
     public init() {}
 
@@ -116,6 +126,20 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         var box = encoder.container(keyedBy: CodingKeys.self)
         for key in ConfigKey.all { try key.encodeValue(self, &box) }
     }
+
+    /// The ViT shape of `model` with the `--patch-size`… overrides, or nil when `model` is not a ViT.
+    public var vitSpec: ViTSpec? {
+        guard var spec = EncoderKind(rawValue: model)?.vitSpec else { return nil }
+        if let patchSize { spec.patchSize = patchSize }
+        if let embedDim { spec.embedDim = embedDim }
+        if let depth { spec.depth = depth }
+        if let heads { spec.heads = heads }
+        if let mlpRatio { spec.mlpRatio = mlpRatio }
+        return spec
+    }
+
+    /// Whether any ViT shape option is set.
+    var setsViTShape: Bool { patchSize != nil || embedDim != nil || depth != nil || heads != nil || mlpRatio != nil }
 
     /// The learning rate actually used: `lr`, or 0.05·√(batch/256).
     public var baseLearningRate: Double { lr ?? 0.05 * (Double(batchSize) / 256).squareRoot() }

@@ -133,12 +133,18 @@ public final class Trainer<C: Communicator> {
         guard let encoder = EncoderKind(rawValue: config.model) else {
             throw TrainingError("unknown model \(config.model)")
         }
+        if let spec = config.vitSpec {
+            if let problem = spec.problem(height: train.height, width: train.width) { throw TrainingError(problem) }
+        } else if config.setsViTShape {
+            throw TrainingError("--patch-size, --embed-dim, --depth, --heads and --mlp-ratio shape the ViT models, "
+                                + "not --model \(config.model)")
+        }
         let netConfig = NetworkConfig(kind: encoder, inputChannels: train.channels, height: train.height,
                                       width: train.width, classes: classes, stem: config.stem,
-                                      norm: config.norm, groups: config.normGroups)
-        // The sequential encoders are small: room for the evaluation chunk too. A ResNet's activations are large,
-        // so it holds one step's views and evaluation runs in chunks of that size.
-        let maxBatch = encoder.resnetSpec == nil ? max(localRows, Trainer.evalChunk) : localRows
+                                      norm: config.norm, groups: config.normGroups, vit: config.vitSpec)
+        // The sequential encoders are small: room for the evaluation chunk too. A ResNet's or ViT's activations are
+        // large, so it holds one step's views and evaluation runs in chunks of that size.
+        let maxBatch = encoder.isSequential ? max(localRows, Trainer.evalChunk) : localRows
         network = Network(config: netConfig, maxBatch: maxBatch, seed: config.seed)
         if let path = config.initWeights {
             // Every rank reads the file itself and applies the same deterministic load.
@@ -159,10 +165,11 @@ public final class Trainer<C: Communicator> {
 
         switch config.optimizer {
         case "adamw":
-            optimiser = .adamw(AdamW(params: network.params, grads: network.grads, weightDecay: config.weightDecay))
+            optimiser = .adamw(AdamW(params: network.params, grads: network.grads, weightDecay: config.weightDecay,
+                                     noDecay: network.registry.noDecayRanges))
         default:
             optimiser = .sgd(SGD(params: network.params, grads: network.grads, momentum: Float(config.momentum),
-                                 weightDecay: Float(config.weightDecay)))
+                                 weightDecay: Float(config.weightDecay), noDecay: network.registry.noDecayRanges))
         }
         ceWeight = kind.crossEntropyWeight(lambda: config.lambda)
         contrastiveWeight = kind.contrastiveWeight(lambda: config.lambda)

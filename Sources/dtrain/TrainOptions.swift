@@ -37,6 +37,11 @@ struct ModelOptions: ParsableArguments {
     @Option(help: .key("norm")) var norm: NormKind?
     @Option(parsing: .unconditional, help: .key("norm-groups")) var normGroups: Int?
     @Option(help: .key("stem")) var stem: StemKind?
+    @Option(help: .key("patch-size")) var patchSize: Int?
+    @Option(help: .key("embed-dim")) var embedDim: Int?
+    @Option(help: .key("depth")) var depth: Int?
+    @Option(help: .key("heads")) var heads: Int?
+    @Option(help: .key("mlp-ratio")) var mlpRatio: Double?
 
     func apply(to c: inout TrainConfig) {
         if let model { c.model = model.rawValue }
@@ -50,6 +55,11 @@ struct ModelOptions: ParsableArguments {
         if let norm { c.norm = norm }
         if let normGroups { c.normGroups = normGroups }
         if let stem { c.stem = stem }
+        if let patchSize { c.patchSize = patchSize }
+        if let embedDim { c.embedDim = embedDim }
+        if let depth { c.depth = depth }
+        if let heads { c.heads = heads }
+        if let mlpRatio { c.mlpRatio = mlpRatio }
     }
 }
 
