@@ -66,9 +66,7 @@ public struct BatchNorm2d: Sendable {
             (stats).update(repeating: 0, count: 2 * C + 1)
             for n in 0..<batch {
                 for c in 0..<C {
-                    let x = input + (n * C + c) * P
-                    var s1 = 0.0, s2 = 0.0
-                    for i in 0..<P { let v = Double(x[i]); s1 += v; s2 += v * v }
+                    let (s1, s2) = chunkedSums(input + (n * C + c) * P, input + (n * C + c) * P, count: P)
                     stats[c] += s1; stats[C + c] += s2
                 }
             }
@@ -112,17 +110,16 @@ public struct BatchNorm2d: Sendable {
         let stats = cache + 2 * C + 1
         stats.update(repeating: 0, count: 2 * C + 1)
         if relu {
-            for i in 0..<(batch * C * P) where !(output[i] > 0) { dOutput[i] = 0 }
+            maskReLUGradient(dOutput, output: output, count: batch * C * P)
         }
+        // Σ dy and Σ dy·x per channel; Σ dy·x̂ = rstd·(Σ dy·x − μ·Σ dy).
         for n in 0..<batch {
             for c in 0..<C {
-                let x = input + (n * C + c) * P, dy = dOutput + (n * C + c) * P
-                let mu = Float(mean[c]), r = Float(rstd[c])
-                var sg = 0.0, sgx = 0.0
-                for i in 0..<P { let gi = Double(dy[i]); sg += gi; sgx += gi * Double((x[i] - mu) * r) }
+                let (sg, sgx) = chunkedSums(dOutput + (n * C + c) * P, input + (n * C + c) * P, count: P)
                 stats[c] += sg; stats[C + c] += sgx
             }
         }
+        for c in 0..<C { stats[C + c] = rstd[c] * (stats[C + c] - mean[c] * stats[c]) }
         let dG = grads.pointer(weight), dB = grads.pointer(bias)
         for c in 0..<C {
             dG[c] += Float(stats[C + c])
@@ -131,18 +128,41 @@ public struct BatchNorm2d: Sendable {
         guard let dInput else { return }
         try reducer.sum(UnsafeMutableBufferPointer(start: stats, count: 2 * C + 1))
         let g = params.pointer(weight)
-        for n in 0..<batch {
-            for c in 0..<C {
+        // dx = k·(dy − mean(dy) − x̂·mean(dy·x̂)) with k = γ·rstd, as a·dy + b·x + c per channel.
+        for c in 0..<C {
+            let k = Double(g[c]) * rstd[c], meanG = stats[c] / count, meanGX = stats[C + c] / count
+            let a = Float(k), b = Float(-k * rstd[c] * meanGX), shift = Float(k * (mean[c] * rstd[c] * meanGX - meanG))
+            for n in 0..<batch {
                 let x = input + (n * C + c) * P, dy = dOutput + (n * C + c) * P, dx = dInput + (n * C + c) * P
-                let mu = Float(mean[c]), r = Float(rstd[c])
-                let k = Float(Double(g[c]) * rstd[c])
-                let meanG = Float(stats[c] / count), meanGX = Float(stats[C + c] / count)
                 if accumulateInput {
-                    for i in 0..<P { dx[i] += k * (dy[i] - meanG - (x[i] - mu) * r * meanGX) }
+                    for i in 0..<P { dx[i] += a * dy[i] + b * x[i] + shift }
                 } else {
-                    for i in 0..<P { dx[i] = k * (dy[i] - meanG - (x[i] - mu) * r * meanGX) }
+                    for i in 0..<P { dx[i] = a * dy[i] + b * x[i] + shift }
                 }
             }
         }
     }
+}
+
+/// (Σ a_i, Σ a_i·b_i) over `count` elements in Double, accumulated in Float over 8 lanes within chunks of 256 (so the
+/// loops vectorise; the Float error stays at the 1e-7 level of one chunk) and in Double across chunks. With
+/// a = b it gives Σx and Σx².
+@inlinable
+func chunkedSums(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> (Double, Double) {
+    var s1 = 0.0, s2 = 0.0, i = 0
+    while i < count {
+        let end = min(count, i + 256)
+        var u = SIMD8<Float>(), v = SIMD8<Float>()
+        while i + 8 <= end {
+            let x = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
+            let y = UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
+            u += x
+            v += x * y
+            i += 8
+        }
+        var t1 = Double(u.sum()), t2 = Double(v.sum())
+        while i < end { t1 += Double(a[i]); t2 += Double(a[i]) * Double(b[i]); i += 1 }
+        s1 += t1; s2 += t2
+    }
+    return (s1, s2)
 }

@@ -64,7 +64,7 @@ public struct GroupNorm: Sendable {
                          cache: UnsafePointer<Double>) {
         let per = channels / groups, m = per * planeSize, P = planeSize
         if relu {
-            for i in 0..<(batch * size) where !(output[i] > 0) { dOutput[i] = 0 }
+            maskReLUGradient(dOutput, output: output, count: batch * size)
         }
         let g = params.pointer(weight), dG = grads.pointer(weight), dB = grads.pointer(bias)
         for n in 0..<batch {

@@ -330,7 +330,7 @@ public final class ResNet {
             let block = blocks[b]
             let x = b > 0 ? UnsafePointer(activations.pointer(blocks[b - 1].output)) : firstInput
             let y = activations.pointer(block.output), count = batch * block.outputSize
-            for i in 0..<count where !(y[i] > 0) { dTop[i] = 0 }
+            maskReLUGradient(dTop, output: y, count: count)
             // Shortcut first: it needs the masked gradient, which the main path then overwrites.
             if let s = block.shortcut {
                 try s.norm.backward(dOutput: dTop, input: activations.pointer(s.convOut),

@@ -87,6 +87,12 @@ func maskReLU(_ dY: UnsafeMutablePointer<Float>, output y: UnsafePointer<Float>,
     return s
 }
 
+/// dY = dY·[y > 0] in place over `count` values: the ReLU backward from its output y, on 8-lane vectors.
+@inlinable
+public func maskReLUGradient(_ dY: UnsafeMutablePointer<Float>, output y: UnsafePointer<Float>, count: Int) {
+    maskReLU(dY, output: y, count: count)
+}
+
 /// Σ of `count` contiguous values, accumulated in Float lanes.
 @inlinable @inline(__always)
 func laneSum(_ x: UnsafePointer<Float>, count: Int) -> Float {
