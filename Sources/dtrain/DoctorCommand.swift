@@ -46,6 +46,7 @@ struct Doctor: ParsableCommand {
             options.sgemmSize = sgemmSize
             options.bandwidthIterations = iterations
             options.failOnRank = failOnRank
+            options.launcher = Launcher.detect(environment: ProcessInfo.processInfo.environment)
             let report = try runDoctor(comm, options: options)
             if comm.rank == 0 {
                 if json {
