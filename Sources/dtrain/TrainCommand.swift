@@ -32,6 +32,9 @@ struct TrainCommand: ParsableCommand {
 
     @Flag(help: .key("debug")) var debug = false
 
+    @Flag(help: "Print the effective config (defaults, config file, flags) as YAML and exit; --config reads it back.")
+    var printConfig = false
+
     @Option(help: ArgumentHelp("Continue the run saved in DIR/checkpoint.safetensors (its settings are the defaults; "
                                + "--out defaults to DIR).", valueName: "DIR"))
     var resume: String?
@@ -68,6 +71,10 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         var config = try trainConfig()
+        if printConfig {
+            print(try config.yaml(), terminator: "")
+            return
+        }
         let control = RunControl(resume: resume, failAtStep: failAtStep, failRank: failRank)
         if debug {
             config.debug = true
@@ -76,7 +83,8 @@ struct TrainCommand: ParsableCommand {
         }
         try runOnWorld(blasThreads: config.blasThreads) { comm in
             let observer = PrintingObserver(rank: comm.rank, perRank: config.debug)
-            let (train, test) = try loadDatasets(config)
+            let (train, test) = try loadDatasets(config, progress: comm.rank == 0 && !config.quiet ? printError : nil)
+            config = config.recordingNormalisation(of: train)
             if config.debug { try runDebugChecks(config: config, comm: comm, train: train, test: test, observer: observer) }
             let summary = try runTraining(config: config, comm: comm, train: train, test: test, observer: observer,
                                           control: control)

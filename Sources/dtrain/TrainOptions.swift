@@ -12,6 +12,17 @@ struct DataOptions: ParsableArguments {
     @Option(help: .key("data-dir")) var dataDir: String?
     @Option(help: .key("train-limit")) var trainLimit: Int?
     @Option(help: .key("test-limit")) var testLimit: Int?
+    @Option(help: .key("cache-dir")) var cacheDir: String?
+    @Option(help: .key("mean", valueName: "m1,m2,…")) var mean: String?
+    @Option(help: .key("std", valueName: "s1,s2,…")) var std: String?
+
+    func validate() throws {
+        var c = TrainConfig()
+        do {
+            if let mean { try c.set("mean", to: mean) }
+            if let std { try c.set("std", to: std) }
+        } catch { throw ValidationError("\(error)") }
+    }
 
     func apply(to c: inout TrainConfig) {
         if let dataset {
@@ -21,6 +32,9 @@ struct DataOptions: ParsableArguments {
         if let dataDir { c.dataDir = dataDir }
         if let trainLimit { c.trainLimit = trainLimit }
         if let testLimit { c.testLimit = testLimit }
+        if let cacheDir { c.cacheDir = cacheDir }
+        if let mean { try? c.set("mean", to: mean) }   // checked by validate()
+        if let std { try? c.set("std", to: std) }
     }
 }
 
@@ -81,7 +95,7 @@ struct RunOptions: ParsableArguments {
     @Option(help: .key("log-every")) var logEvery: Int?
     @Option(help: .key("blas-threads")) var blasThreads: Int?
     @Flag(help: .key("quiet")) var quiet = false
-    @Option(help: "JSON config file with any of these options as keys (e.g. {\"batch-size\": 64}); flags override it.")
+    @Option(help: "YAML or JSON config file with any of these options as keys (batch-size: 64); flags override it.")
     var config: String?
     @Option(help: .key("checkpoint-every")) var checkpointEvery: Int?
     @Option(help: .key("checkpoint-every-epochs")) var checkpointEveryEpochs: Int?

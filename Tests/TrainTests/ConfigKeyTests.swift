@@ -168,7 +168,8 @@ import Testing
     }
 
     /// Flags of `dtrain train` that are not settings of the run.
-    let commandOnly: Set<String> = ["--config", "--resume", "--fail-at-step", "--fail-rank", "--help"]
+    let commandOnly: Set<String> = ["--config", "--resume", "--fail-at-step", "--fail-rank", "--help",
+                                    "--print-config"]
 
     @Test func everyKeyHasAFlagAndEveryFlagAKey() throws {
         let flags = try trainFlags()
