@@ -39,7 +39,19 @@ extension TrainConfig {
     /// The effective config as YAML, keys in table order (unset optional settings left out), as
     /// `dtrain train --print-config` prints it; `--config` reads it back.
     public func yaml() throws -> String {
-        try YAMLEncoder().encode(self)
+        // Yams writes doubles in exponent form (0.9 as 9e-1); rewrite each plain float value as Swift prints it.
+        // A plain value with a '.' or an 'e' that parses as a Double is a float: Yams quotes strings that would
+        // read back as numbers, and writes integers without either character.
+        let text = try YAMLEncoder().encode(self)
+        return text.split(separator: "\n", omittingEmptySubsequences: false).map { row -> String in
+            let marker = row.range(of: ": ") ?? row.range(of: "- ")
+            guard let marker else { return String(row) }
+            let value = row[marker.upperBound...]
+            guard value.contains(where: { $0 == "." || $0 == "e" }), let v = Double(value), v.isFinite else {
+                return String(row)
+            }
+            return row[..<marker.upperBound] + "\(v)"
+        }.joined(separator: "\n")
     }
 
     /// 1-based line of a node.

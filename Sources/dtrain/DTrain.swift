@@ -10,6 +10,7 @@ struct DTrain: ParsableCommand {
             Run under mpirun for several ranks (mpirun -n 4 dtrain ...), or plainly for a one-rank debug run.
             Start on a new machine or cluster with `dtrain doctor`.
             """,
-        subcommands: [TrainCommand.self, StudyCommand.self, EmbedCommand.self, ExportCommand.self, Doctor.self, Bench.self],
+        subcommands: [TrainCommand.self, StudyCommand.self, EmbedCommand.self, ExportCommand.self, Doctor.self,
+                      Bench.self, PlotCommand.self],
         defaultSubcommand: TrainCommand.self)
 }

@@ -62,7 +62,9 @@ struct ConfigYAMLTests {
         c.batchSize = 32; c.lr = 0.2; c.eval = [.knn]; c.mean = [0.5]; c.std = [0.25]; c.imageSize = 64
         c.out = "runs/a b: c"   // quoting
         let text = try c.yaml()
-        #expect(text.contains("batch-size: 32") && text.contains("\nlr: "), "\(text)")
+        #expect(text.contains("batch-size: 32") && text.contains("\nlr: 0.2\n"), "\(text)")
+        #expect(text.contains("tau: 0.5\n"), "\(text)")
+        #expect(text.contains("weight-decay: 0.0005\n") && text.contains("- 0.25\n"), "\(text)")
         #expect(try load(text) == c)
         #expect(try load(try TrainConfig().yaml()) == TrainConfig())
     }
