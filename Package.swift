@@ -39,11 +39,12 @@ let package = Package(
         .target(name: "FileIO", dependencies: ["CZlib"]),
         .target(name: "Data", dependencies: ["Tensor", "FileIO", "CZlib", "CPNG", "CJPEG"], swiftSettings: unchecked),
         .target(name: "Checkpoint", dependencies: ["Tensor", "FileIO"]),
+        .target(name: "Evaluation", dependencies: ["Tensor", "Collective", "Model", "Data"], swiftSettings: unchecked),
         .target(name: "Train", dependencies: ["Tensor", "Collective", "Model", "Loss", "Data", "Checkpoint", "FileIO",
-                                             .product(name: "Yams", package: "Yams")],
+                                              "Evaluation", .product(name: "Yams", package: "Yams")],
                 swiftSettings: unchecked),
         .executableTarget(name: "dtrain", dependencies: [
-            "Train", "Tensor", "Collective", "Model", "Loss", "Data",
+            "Train", "Evaluation", "Tensor", "Collective", "Model", "Loss", "Data", "FileIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
@@ -55,7 +56,9 @@ let package = Package(
         .testTarget(name: "DataTests", dependencies: ["Data", "Tensor", "FileIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Tensor", "FileIO"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "TrainTests", dependencies: ["Train", "dtrain", "Tensor", "Collective", "Model", "Loss",
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Tensor", "Collective", "Model", "Data"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "TrainTests", dependencies: ["Train", "Evaluation", "dtrain", "Tensor", "Collective", "Model", "Loss",
                                                   "Data", "Checkpoint"]),
     ]
 )

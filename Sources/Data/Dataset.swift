@@ -148,6 +148,9 @@ func findFile(directory: String, candidates: [String], dataset: String, gzip: Bo
         for suffix in gzip ? ["", ".gz"] : [""] {
             let path = directory + "/" + candidate + suffix
             if fileExists(path) { return path }
+            if directoryExists(path) {
+                throw DataError(.unreadable, file: path, "is a folder, not a data file")
+            }
             tried.append(path)
         }
     }

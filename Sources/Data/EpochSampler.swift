@@ -21,11 +21,11 @@ public struct EpochSampler: Sendable {
     public init(count: Int, globalBatch: Int, ranks: Int, seed: UInt64) throws {
         guard ranks >= 1 else { throw DataError(.badSampling, file: "--ranks", "need at least 1 rank, got \(ranks)") }
         guard globalBatch >= ranks else {
-            throw DataError(.badSampling, file: "--batch",
+            throw DataError(.badSampling, file: "--batch-size",
                             "global batch \(globalBatch) is smaller than the \(ranks) ranks: every rank needs an image")
         }
         guard globalBatch <= count else {
-            throw DataError(.badSampling, file: "--batch",
+            throw DataError(.badSampling, file: "--batch-size",
                             "global batch \(globalBatch) is larger than the dataset (\(count) images)")
         }
         self.count = count

@@ -109,3 +109,26 @@ public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws(FileIO
     defer { close(dirFD) }
     guard fsync(dirFD) == 0 else { throw fail("fsync of folder \(directory) failed") }
 }
+
+/// Whether a folder exists at `path`.
+public func directoryExists(_ path: String) -> Bool {
+    var info = stat()
+    return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+}
+
+/// Creates the folder `path` and any missing parents (as `mkdir -p`); throws a `FileIOError` naming the path that
+/// could not be made and the system's reason ("Permission denied", "Not a directory", "File exists" for a file in
+/// the way).
+public func createDirectories(_ path: String) throws(FileIOError) {
+    if directoryExists(path) { return }
+    let parent = parentDirectory(path)
+    if parent != path && parent != "." && parent != "/" && !directoryExists(parent) {
+        try createDirectories(parent)
+    }
+    if mkdir(path, 0o755) != 0 && errno != EEXIST {
+        throw FileIOError(.unwritable, path: path, "cannot create the folder: \(errnoText())")
+    }
+    guard directoryExists(path) else {
+        throw FileIOError(.unwritable, path: path, "cannot create the folder: a file of that name is in the way")
+    }
+}

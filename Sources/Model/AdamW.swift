@@ -10,7 +10,8 @@ import Darwin
 ///
 /// Per element, at step t = 1, 2, …:  p −= lr·wd·p;  m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²;
 /// p −= (lr / (1−β1ᵗ)) · m / (√v / √(1−β2ᵗ) + eps).
-/// State: `firstMoment` m, `secondMoment` v (same layout as the parameters) and `stepCount` t.
+/// State: `firstMoment` m, `secondMoment` v (same layout as the parameters) and `stepCount` t. wd is 0 on the
+/// `noDecay` ranges (the registry's parameters with the decay flag off), as PyTorch with two parameter groups.
 public final class AdamW {
     public let params: Arena
     public let grads: Arena
@@ -24,12 +25,17 @@ public final class AdamW {
     public let beta2: Double
     public let epsilon: Double
     public let weightDecay: Double
+    /// Arena ranges without weight decay, sorted and disjoint (`ParameterRegistry.noDecayRanges`).
+    public let noDecay: [Range<Int>]
     /// Steps taken so far (t of the last step); restore it with the moments when resuming.
     public var stepCount: Int = 0
 
     /// Allocates the moments (zeros) for `params`/`grads` (same size).
     public init(params: Arena, grads: Arena, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
-                weightDecay: Double = 0.01) {
+                weightDecay: Double = 0.01, noDecay: [Range<Int>] = []) {
+        precondition(zip(noDecay, noDecay.dropFirst()).allSatisfy { $0.upperBound <= $1.lowerBound }
+                     && (noDecay.last?.upperBound ?? 0) <= params.count, "AdamW: noDecay ranges \(noDecay)")
+        self.noDecay = noDecay
         precondition(params.count == grads.count, "AdamW: params \(params.count) vs grads \(grads.count)")
         self.params = params
         self.grads = grads
@@ -51,9 +57,20 @@ public final class AdamW {
         let stepSize = Float(Double(lr) / correction1)
         let rootCorrection2 = Float(correction2.squareRoot())
         let decay = Float(1 - Double(lr) * weightDecay)
+        var start = 0
+        for r in noDecay {
+            update(start..<r.lowerBound, stepSize: stepSize, rootCorrection2: rootCorrection2, decay: decay)
+            update(r, stepSize: stepSize, rootCorrection2: rootCorrection2, decay: 1)
+            start = r.upperBound
+        }
+        update(start..<params.count, stepSize: stepSize, rootCorrection2: rootCorrection2, decay: decay)
+    }
+
+    /// The update of the elements in `range`, with p multiplied by `decay` = 1 − lr·wd first.
+    private func update(_ range: Range<Int>, stepSize: Float, rootCorrection2: Float, decay: Float) {
         let oneMinusB1 = Float(1 - beta1), b2 = Float(beta2), oneMinusB2 = Float(1 - beta2), eps = Float(epsilon)
         let p = params.base, g = grads.base, m = firstMoment.base, v = secondMoment.base
-        for i in 0..<params.count {
+        for i in range {
             let gi = g[i]
             let mi = m[i] + oneMinusB1 * (gi - m[i])      // PyTorch's lerp form of β1·m + (1−β1)·g
             let vi = b2 * v[i] + oneMinusB2 * gi * gi

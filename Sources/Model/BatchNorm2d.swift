@@ -93,11 +93,7 @@ public struct BatchNorm2d: Sendable {
             for c in 0..<C {
                 let x = input + (n * C + c) * P, y = output + (n * C + c) * P
                 let scale = Float(Double(g[c]) * rstd[c]), shift = b[c] - Float(mean[c]) * scale
-                if relu {
-                    for i in 0..<P { y[i] = max(x[i] * scale + shift, 0) }
-                } else {
-                    for i in 0..<P { y[i] = x[i] * scale + shift }
-                }
+                scaleShift(x, y, count: P, scale: scale, shift: shift, relu: relu)
             }
         }
     }

@@ -11,9 +11,9 @@ import Tensor
 /// (`scratchCount` elements) is owned by the caller and allocated once; backward recomputes im2col rather than
 /// caching it for the whole batch (B·K·P floats).
 ///
-/// Two paths: the 3×3 / stride 1 / padding 1 convolution with bias (the `cnn` encoder's) keeps its fused
-/// bias+ReLU pass and computes dX as one gemm with the flipped kernel (no col2im); every other shape uses the
-/// general path (dcol = Wᵀ·dY, then col2im). Initialisation: given by the caller (`InitRule`); the default is
+/// Two paths: the 3×3 / stride 1 / padding 1 convolution (the `cnn` encoder's, with bias, and most ResNet convs,
+/// without) keeps its fused bias+ReLU pass and computes dX as one gemm with the flipped kernel (no col2im); every
+/// other shape uses the general path (dcol = Wᵀ·dY, then col2im). Initialisation: given by the caller (`InitRule`); the default is
 /// PyTorch's, W, b ~ U(−1/√K, 1/√K).
 public struct Conv2d: Sendable {
     public let inChannels: Int
@@ -63,8 +63,8 @@ public struct Conv2d: Sendable {
             : Slice(offset: weight.offset + weight.count, count: 0, name: name + ".bias")
     }
 
-    /// Whether this is the 3×3 / stride 1 / padding 1 convolution with bias (the fused fast path).
-    @inlinable public var isSame3x3: Bool { kernel == 3 && stride == 1 && padding == 1 && bias.count > 0 }
+    /// Whether this is the 3×3 / stride 1 / padding 1 convolution (the fast path).
+    @inlinable public var isSame3x3: Bool { kernel == 3 && stride == 1 && padding == 1 }
     /// Output height ⌊(H + 2p − k)/s⌋ + 1.
     public var outHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
     /// Output width ⌊(W + 2p − k)/s⌋ + 1.
@@ -168,7 +168,12 @@ public struct Conv2d: Sendable {
         }
         for n in 0..<batch {
             let dY = dOutput + n * outputSize
-            if let reluOutput {
+            if bias.count == 0 {
+                if let reluOutput {
+                    let m = UnsafeMutablePointer(mutating: dY), y = reluOutput + n * outputSize
+                    for i in 0..<outputSize where !(y[i] > 0) { m[i] = 0 }
+                }
+            } else if let reluOutput {
                 reluMaskPlaneSums(UnsafeMutablePointer(mutating: dY), output: reluOutput + n * outputSize,
                                   planes: outChannels, planeSize: p, into: dB)
             } else {
@@ -229,11 +234,7 @@ public struct Conv2d: Sendable {
             for ky in 0..<kernel {
                 for kx in 0..<kernel {
                     let row = col + ((c * kernel + ky) * kernel + kx) * p
-                    // Output columns ox whose source column ox·s + kx − pad lies in [0, W): ox ∈ [x0, x1).
-                    let shift = kx - padding
-                    let x0 = min(ow, max(0, (-shift + stride - 1) / stride))
-                    let last = width - 1 - shift  // ox·s ≤ last
-                    let x1 = last < 0 ? x0 : max(x0, min(ow, last / stride + 1))
+                    let shift = kx - padding, (x0, x1) = validColumns(shift: shift)
                     for oy in 0..<oh {
                         let dst = row + oy * ow
                         let sy = oy * stride + ky - padding
@@ -284,6 +285,15 @@ public struct Conv2d: Sendable {
         }
     }
 
+    /// The output columns [x0, x1) whose source column ox·s + shift lies inside the image [0, W).
+    @inlinable
+    func validColumns(shift: Int) -> (Int, Int) {
+        let ow = outWidth
+        let x0 = min(ow, max(0, (-shift + stride - 1) / stride))
+        let last = width - 1 - shift  // ox·s ≤ last
+        return (x0, last < 0 ? x0 : max(x0, min(ow, last / stride + 1)))
+    }
+
     /// The adjoint of `im2col`: image[c, oy·s + ky − p, ox·s + kx − p] += col[c·k² + ky·k + kx, oy·Wo + ox].
     /// image: (C, H, W) is **overwritten** (zeroed, then accumulated), or **accumulated** into when `accumulate`.
     @inlinable
@@ -295,10 +305,7 @@ public struct Conv2d: Sendable {
             for ky in 0..<kernel {
                 for kx in 0..<kernel {
                     let row = col + ((c * kernel + ky) * kernel + kx) * p
-                    let shift = kx - padding
-                    let x0 = min(ow, max(0, (-shift + stride - 1) / stride))
-                    let last = width - 1 - shift  // ox·s ≤ last
-                    let x1 = last < 0 ? x0 : max(x0, min(ow, last / stride + 1))
+                    let shift = kx - padding, (x0, x1) = validColumns(shift: shift)
                     for oy in 0..<oh {
                         let sy = oy * stride + ky - padding
                         if sy < 0 || sy >= height { continue }

@@ -49,11 +49,7 @@ public struct GroupNorm: Sendable {
                     let c = q * per + j
                     let scale = Float(Double(g[c]) * r), shift = b[c] - Float(mu) * scale
                     let xc = x + j * P, yc = y + j * P
-                    if relu {
-                        for i in 0..<P { yc[i] = max(xc[i] * scale + shift, 0) }
-                    } else {
-                        for i in 0..<P { yc[i] = xc[i] * scale + shift }
-                    }
+                    scaleShift(xc, yc, count: P, scale: scale, shift: shift, relu: relu)
                 }
             }
         }

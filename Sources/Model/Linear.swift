@@ -22,15 +22,16 @@ public struct Linear: Sendable {
     }
 
     /// Reserves `name.weight` (O, I) then `name.bias` (O) in `registry`; `weightInit` defaults to PyTorch's
-    /// U(−1/√I, 1/√I), and the bias takes `biasInit`, by default the same rule.
+    /// U(−1/√I, 1/√I), and the bias takes `biasInit`, by default the same rule. `biasDecay` false exempts the
+    /// bias from weight decay (timm's convention for the ViTs); the weight always decays.
     public init(inFeatures: Int, outFeatures: Int, name: String, registry: inout ParameterRegistry,
-                weightInit: InitRule? = nil, biasInit: InitRule? = nil) {
+                weightInit: InitRule? = nil, biasInit: InitRule? = nil, biasDecay: Bool = true) {
         precondition(inFeatures > 0 && outFeatures > 0, "Linear \(name): sizes \(inFeatures)→\(outFeatures)")
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
         let bound = InitRule.uniform(bound: 1 / Float(Double(inFeatures).squareRoot()))
         weight = registry.parameter(name + ".weight", shape: [outFeatures, inFeatures], initRule: weightInit ?? bound)
-        bias = registry.parameter(name + ".bias", shape: [outFeatures], initRule: biasInit ?? bound)
+        bias = registry.parameter(name + ".bias", shape: [outFeatures], initRule: biasInit ?? bound, decay: biasDecay)
     }
 
     /// Fan-in used by the default initialisation: inFeatures.

@@ -6,6 +6,7 @@ import Tensor
 public enum EncoderBody {
     case sequential(SequentialEncoder)
     case resnet(ResNet)
+    case vit(VisionTransformer)
 }
 
 /// An encoder plus a linear head D → K, with one parameter arena, one gradient arena, the buffer arena (BatchNorm
@@ -58,7 +59,13 @@ public final class Network {
         self.config = config
         self.maxBatch = maxBatch
         var registry = ParameterRegistry()
-        head = Linear(inFeatures: config.embedDim, outFeatures: config.classes, name: "head", registry: &registry)
+        if case .vit = config.encoder {
+            // timm's head: truncated normal 0.02, zero bias (not decayed).
+            head = Linear(inFeatures: config.embedDim, outFeatures: config.classes, name: "head", registry: &registry,
+                          weightInit: .truncatedNormal(std: 0.02), biasInit: .constant(0), biasDecay: false)
+        } else {
+            head = Linear(inFeatures: config.embedDim, outFeatures: config.classes, name: "head", registry: &registry)
+        }
         switch config.encoder {
         case .sequential(let convWidths, let hiddenWidths, let embedDim):
             body = .sequential(SequentialEncoder(
@@ -69,6 +76,10 @@ public final class Network {
             body = .resnet(ResNet(spec: spec, stem: stem, norm: norm, groups: groups,
                                   inputChannels: config.inputChannels, height: config.height, width: config.width,
                                   maxBatch: maxBatch, prefix: "encoder.", registry: &registry))
+        case .vit(let spec):
+            body = .vit(VisionTransformer(spec: spec, inputChannels: config.inputChannels, height: config.height,
+                                          width: config.width, maxBatch: maxBatch, prefix: "encoder.",
+                                          registry: &registry))
         }
         self.registry = registry
         parameters = registry.parameters.map(\.slice)
@@ -88,13 +99,15 @@ public final class Network {
     /// Number of trainable scalars (excluding the alignment padding of the arena).
     public var parameterCount: Int { registry.parameterCount }
 
-    /// Forward FLOPs per sample: 2 × the multiply-adds of every conv and linear layer (head included).
+    /// Forward FLOPs per sample: 2 × the multiply-adds of every conv and linear layer (head included) and of a
+    /// ViT's attention products.
     /// Norms, ReLU, pooling, bias additions and the backward pass (≈ 2× forward) are not counted.
     public var flopsPerSample: Int {
         var macs = head.multiplyAddsPerSample
         switch body {
         case .sequential(let e): macs += e.multiplyAddsPerSample
         case .resnet(let e): macs += e.multiplyAddsPerSample
+        case .vit(let e): macs += e.multiplyAddsPerSample
         }
         return 2 * macs
     }
@@ -114,6 +127,7 @@ public final class Network {
         switch body {
         case .sequential(let e): return e.embeddings
         case .resnet(let e): return e.embeddings
+        case .vit(let e): return e.embeddings
         }
     }
     /// The logits of the last forward: (batch, K), row-major.
@@ -131,6 +145,7 @@ public final class Network {
         case .resnet(let e):
             try e.forward(input: input, batch: batch, mode: mode, params: params, buffers: buffers,
                           counters: counters, reducer: reducer)
+        case .vit(let e): e.forward(input: input, batch: batch, params: params)
         }
         head.forward(input: embeddings, output: logits, batch: batch, params: params)
     }
@@ -157,6 +172,8 @@ public final class Network {
         case .resnet(let e):
             try e.backward(dEmbeddings: dE, batch: batch, params: params, grads: grads, reducer: reducer,
                            onReady: onReady)
+        case .vit(let e):
+            e.backward(dEmbeddings: dE, batch: batch, params: params, grads: grads, onReady: onReady)
         }
     }
 }

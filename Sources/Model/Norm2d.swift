@@ -74,3 +74,14 @@ public enum Norm2d: Sendable {
         }
     }
 }
+
+/// y = x·scale + shift, then max(·, 0) when `relu`: the affine pass of BatchNorm2d and GroupNorm over `count` values.
+@inlinable
+func scaleShift(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, scale: Float, shift: Float,
+                relu: Bool) {
+    if relu {
+        for i in 0..<count { y[i] = max(x[i] * scale + shift, 0) }
+    } else {
+        for i in 0..<count { y[i] = x[i] * scale + shift }
+    }
+}

@@ -40,6 +40,8 @@ extension ConfigRule where Value == Int {
 extension ConfigRule where Value == Double {
     /// A finite number greater than 0.
     public static var positive: ConfigRule { ConfigRule("must be > 0") { $0 > 0 && $0.isFinite } }
+    /// A finite number, 0 or more.
+    public static var nonNegative: ConfigRule { ConfigRule("must be >= 0") { $0 >= 0 && $0.isFinite } }
 }
 
 /// One setting of `TrainConfig`: its name, help, category and how it is parsed, coded, checked and reported.

@@ -13,14 +13,15 @@ extension ConfigKey {
         .choice("dataset", \.dataset, DatasetName.self, .trajectory, "Dataset.", example: .synthetic),
         .value("data-dir", \.dataDir, .runtime, "Folder with the dataset files.", example: "/tmp/data"),
         .choice("model", \.model, ModelKind.self, .trajectory, "Encoder architecture (mlp: 784-512-512-128; cnn: 4 "
-                + "conv + 2 linear; resnet*: residual networks).", example: .cnn),
+                + "conv + 2 linear; resnet*: residual networks; vit*: Vision Transformers, vit = vit-tiny's shape "
+                + "changed by --patch-size, --embed-dim, --depth, --heads, --mlp-ratio).", example: .cnn),
         .choice("loss", \.loss, LossKind.self, .trajectory, "Loss.", example: .ceSupcon),
         .value("lambda", \.lambda, .trajectory, "Weight λ of the contrastive term in (1-λ)·CE + λ·contrastive.",
                example: "0.5", rule: ConfigRule("must be in [0, 1]") { (0...1).contains($0) }),
         .value("tau", \.tau, .trajectory, "Temperature τ of the contrastive losses, > 0.", example: "0.1",
                rule: .positive),
         .value("beta", \.beta, .trajectory, "Hard-negative exponent β of LACLN and H-SCL.", example: "2.0",
-               rule: ConfigRule("must be >= 0") { $0.isFinite && $0 >= 0 }),
+               rule: .nonNegative),
 
         // MARK: Optimisation
         .value("batch-size", \.batchSize, .trajectory,
@@ -32,13 +33,13 @@ extension ConfigKey {
         .optional("lr", \.lr, .trajectory, "Base learning rate.", unset: "0.05·√(batch/256)", example: "0.1",
                   rule: .positive, used: { "\($0.baseLearningRate)" }),
         .value("weight-decay", \.weightDecay, .trajectory, "Weight decay.", example: "0.0",
-               rule: ConfigRule("must be >= 0") { $0 >= 0 }),
+               rule: .nonNegative),
         .choice("optimizer", \.optimizer, OptimizerKind.self, .trajectory, "Optimiser (sgd uses --momentum).",
                 example: .adamw),
         .value("momentum", \.momentum, .trajectory, "Momentum of SGD.", example: "0.5",
                rule: ConfigRule("must be in [0, 1)") { (0..<1).contains($0) }),
         .value("warmup-epochs", \.warmupEpochs, .trajectory, "Linear warm-up epochs before the cosine decay.",
-               example: "0.5", rule: ConfigRule("must be >= 0") { $0 >= 0 }),
+               example: "0.5", rule: .nonNegative),
         .value("seed", \.seed, .trajectory, "Seed of initialisation, shuffling and augmentation.", example: "7"),
         .optional("train-limit", \.trainLimit, .trajectory, "Use only the first N training images.", unset: "all",
                   example: "100", rule: .atLeast(1)),
@@ -78,7 +79,8 @@ extension ConfigKey {
                "Neighbours of the k-NN evaluation (cosine, votes weighted by exp(sim/0.07)).", example: "5",
                rule: .atLeast(1)),
         .value("probe-epochs", \.probeEpochs, .evaluation,
-               "Epochs of the linear probe's own training on frozen embeddings.", example: "2", rule: .atLeast(1)),
+               "Unused since the linear probe is fitted by L-BFGS to convergence (kept so older configs load).",
+               example: "2", rule: .atLeast(1)),
         .value("epoch-eval", \.epochEval, .evaluation, "Evaluate only after the last epoch, not after every one "
                + "(saves the per-epoch k-NN or head pass; the result is the same).", example: "false",
                flag: "--no-epoch-eval", column: false, shownDefault: ""),
@@ -108,6 +110,47 @@ extension ConfigKey {
                rule: .atLeast(1)),
         .value("stem", \.stem, .trajectory, "First layers of the ResNets (cifar: one 3×3 conv, no pooling).",
                example: StemKind.cifar.rawValue),
+
+        // MARK: Class subsets
+        .custom("classes", .trajectory, "Train on these class ids only, comma-separated (joined by + in a study "
+                + "grid); labels become their positions in the list, the ids are kept in the checkpoint's config.",
+                unset: "all", example: "0+1+2", axis: true,
+                read: { $0.classes.map { $0.map(String.init).joined(separator: "+") } },
+                write: { config, text in config.classes = try TrainConfig.parseClasses(text) },
+                decode: { config, box in
+                    let key = TrainConfig.CodingKeys("classes")
+                    if box.contains(key) { config.classes = try box.decodeIfPresent([Int].self, forKey: key) }
+                },
+                encode: { config, box in
+                    try box.encodeIfPresent(config.classes, forKey: TrainConfig.CodingKeys("classes"))
+                }),
+        // MARK: Stopping, divergence and stalls
+        .value("checkpoint", \.checkpoint, .runtime, "Write no checkpoint (with --out the default is one every epoch, "
+               + "every --checkpoint-minutes, at the end and when stopped by SIGINT or SIGTERM).", example: "false",
+               flag: "--no-checkpoint", column: false, shownDefault: ""),
+        .value("checkpoint-minutes", \.checkpointMinutes, .runtime,
+               "Also write the checkpoint when this many minutes have passed since the last one (with --out); 0: never.",
+               example: "0.5", rule: .nonNegative, column: false),
+        .value("divergence-factor", \.divergenceFactor, .runtime, "Stop the run when the smoothed loss exceeds this "
+               + "many times its running minimum after the warm-up; 0: never.", example: "5",
+               rule: ConfigRule("must be 0 or a finite number > 1") { $0 == 0 || ($0 > 1 && $0.isFinite) },
+               column: false),
+        .optional("step-timeout", \.stepTimeout, .runtime, "End the job (MPI_Abort) when no training step finishes "
+                  + "for this many seconds, e.g. a rank is stalled; 0: never.",
+                  unset: "max(300, 10× the slowest step)", example: "60", rule: .nonNegative, column: false),
+        // MARK: Vision Transformer shape (overrides the --model preset's)
+        .optional("patch-size", \.patchSize, .trajectory,
+                  "Patch size P of the ViT models; the image sides must be multiples of it.", unset: "the preset's",
+                  example: "7", rule: .atLeast(1)),
+        .optional("embed-dim", \.embedDim, .trajectory,
+                  "Token width D of the ViT models (the embedding size), a multiple of --heads.",
+                  unset: "the preset's", example: "32", rule: .atLeast(1)),
+        .optional("depth", \.depth, .trajectory, "Transformer blocks of the ViT models.", unset: "the preset's",
+                  example: "2", rule: .atLeast(1)),
+        .optional("heads", \.heads, .trajectory, "Attention heads of the ViT models.", unset: "the preset's",
+                  example: "2", rule: .atLeast(1)),
+        .optional("mlp-ratio", \.mlpRatio, .trajectory, "MLP hidden size over D of the ViT models.",
+                  unset: "the preset's", example: "4.0", rule: .positive),
 
         // MARK: Image files
         .optional("cache-dir", \.cacheDir, .runtime, "Folder for the decoded images of --dataset folder.",

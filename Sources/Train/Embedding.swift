@@ -40,8 +40,12 @@ public func makeNetwork(config: TrainConfig, channels: Int, height: Int, width: 
     guard let kind = EncoderKind(rawValue: config.model) else {
         throw TrainingError("unknown model \(config.model) (one of \(EncoderKind.names))")
     }
+    if let spec = config.vitSpec, let problem = spec.problem(height: height, width: width) {
+        throw TrainingError(problem)
+    }
     let netConfig = NetworkConfig(kind: kind, inputChannels: channels, height: height, width: width,
-                                  classes: classes, stem: config.stem, norm: config.norm, groups: config.normGroups)
+                                  classes: classes, stem: config.stem, norm: config.norm, groups: config.normGroups,
+                                  vit: config.vitSpec)
     return Network(config: netConfig, maxBatch: maxBatch, seed: config.seed)
 }
 
@@ -53,10 +57,10 @@ public func headClasses(in file: SafeTensors) -> Int? {
     return nil
 }
 
-/// The images per forward pass `dtrain embed` uses for `model`: ResNet activations are large.
+/// The images per forward pass `dtrain embed` uses for `model`: ResNet and ViT activations are large.
 public func embedChunk(model: String, count: Int) -> Int {
-    let isResNet = EncoderKind(rawValue: model)?.resnetSpec != nil
-    return max(1, min(count, isResNet ? 64 : 500))
+    let isLarge = !(EncoderKind(rawValue: model)?.isSequential ?? true)
+    return max(1, min(count, isLarge ? 64 : 500))
 }
 
 /// Eval-mode (BatchNorm running statistics) embeddings (n, D) and logits (n, K) of the first `limit` images of
@@ -143,8 +147,9 @@ public func imageShape(of config: TrainConfig) throws -> (channels: Int, height:
 }
 
 /// `dtrain export`: the weights, BatchNorm buffers and `num_batches_tracked` counters of the checkpoint in run folder
-/// `directory`, under `naming` (`.dtrain`: `encoder.*`/`head.*`; `.torchvision`: `conv1.weight`, …, `fc.*`), checked
-/// by loading them into the checkpoint's model first. torchvision names are refused for the `mlp`/`cnn` encoders.
+/// `directory`, under `naming` (`.dtrain`: `encoder.*`/`head.*`; `.torchvision`: `conv1.weight`, …, `fc.*`; `.timm`:
+/// `patch_embed.proj.weight`, …, `head.*`), checked by loading them into the checkpoint's model first. torchvision
+/// names are refused for all but the ResNets, timm names for all but the ViTs.
 public func exportCheckpoint(directory: String, naming: WeightNaming) throws -> SafeTensors {
     let path = checkpointPath(directory: directory)
     let file = try SafeTensors.read(path: path)
@@ -154,7 +159,10 @@ public func exportCheckpoint(directory: String, naming: WeightNaming) throws -> 
         throw TrainingError("--names torchvision: the checkpoint's model \(config.model) is not a torchvision "
                             + "ResNet; use --names dtrain")
     }
-    guard naming != .checkpoint else { throw TrainingError("export names are dtrain or torchvision") }
+    if naming == .timm && kind.vitSpec == nil {
+        throw TrainingError("--names timm: the checkpoint's model \(config.model) is not a ViT; use --names dtrain")
+    }
+    guard naming != .checkpoint else { throw TrainingError("export names are dtrain, torchvision or timm") }
     let shape = try imageShape(of: config)
     guard let classes = headClasses(in: file) else { throw TrainingError("\(path) has no param/head.bias") }
     let network = try makeNetwork(config: config, channels: shape.channels, height: shape.height,

@@ -1,5 +1,6 @@
 // What a run writes: DIR/config.json, DIR/metrics.jsonl (one object per logged step and per epoch), a progress
 // line on stderr, and a summary JSON line last on stdout. Only rank 0 writes.
+import FileIO
 import Foundation
 
 /// One logged training step.
@@ -28,9 +29,11 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
     /// Every evaluation's accuracy, by name (head, linear-probe, knn).
     public var accuracies: [String: Double]
     public var seconds: Double
+    /// The solver of the linear-probe figure (`LinearProbe.solver`), nil without one.
+    public var probeSolver: String? = nil
 
     enum CodingKeys: String, CodingKey {
-        case epoch, testAccuracy = "test_accuracy", eval, accuracies, seconds
+        case epoch, testAccuracy = "test_accuracy", eval, accuracies, seconds, probeSolver = "probe_solver"
     }
 }
 
@@ -50,10 +53,13 @@ public struct RunSummary: Codable, Sendable, Equatable {
     /// The step this run continued from (a resumed run: `imagesPerS` and `seconds` cover only the steps after it);
     /// nil for a run trained from step 0.
     public var resumedAtStep: Int?
+    /// The solver of the linear-probe figure (`LinearProbe.solver`), nil without one.
+    public var probeSolver: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case event, testAccuracy = "test_accuracy", eval, accuracies, finalLoss = "final_loss", epochs, steps, ranks
         case globalBatch = "global_batch", imagesPerS = "images_per_s", seconds, resumedAtStep = "resumed_at_step"
+        case probeSolver = "probe_solver"
     }
 
     /// The part of the run's steps trained by this process (1 unless it was resumed).
@@ -72,10 +78,12 @@ public final class JSONLinesWriter {
     public init(path: String, append: Bool = false) throws {
         if !append || !FileManager.default.fileExists(atPath: path) {
             guard FileManager.default.createFile(atPath: path, contents: nil) else {
-                throw ConfigError("cannot create \(path)")
+                throw FileIOError(.unwritable, path: path, "cannot create: " + String(cString: strerror(errno)))
             }
         }
-        guard let h = FileHandle(forWritingAtPath: path) else { throw ConfigError("cannot open \(path) for writing") }
+        guard let h = FileHandle(forWritingAtPath: path) else {
+            throw FileIOError(.unwritable, path: path, "cannot open for writing: " + String(cString: strerror(errno)))
+        }
         if append { h.seekToEndOfFile() }
         handle = h
         encoder = JSONEncoder()

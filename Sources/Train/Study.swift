@@ -1,10 +1,14 @@
 // A study: every run of a grid, one after another in the same job (all ranks cooperate on each run), with a
 // progress line over the whole grid. Layout of DIR (rank 0 writes everything):
-//   DIR/runs/<run>/config.json, metrics.jsonl   what `runTraining` writes for the run
+//   DIR/runs/<run>_<hash>/config.json, …       what `runTraining` writes for the run
 //   DIR/runs/<run>/result.json                  the run's record; its presence marks the run finished
 //   DIR/results.csv                             one row per run of the grid (rewritten after every run)
 //   DIR/summary.md                              mean ± std over seeds, pivot tables (rewritten after every run)
 //   DIR/*.png                                   plots by scripts/plot_study.py (after the last run)
+// A run's folder is its grid point's readable name plus a short hash of every setting that decides its result
+// (`studyRunFolder`), so grids sharing a study folder never share a run folder; results.csv lists every finished
+// run in the folder, of this grid or another. Every grid point is checked before the first run; a signal stops the
+// study like a training run (the cut run resumes on the next invocation).
 // Resuming: a run whose result.json holds the same settings is skipped. Rank 0 decides and broadcasts the list,
 // so every rank skips the same runs. A run without result.json that was cut short (killed, session over) continues
 // from its last checkpoint when that holds the same settings (`RunControl.resumeIfInterrupted`; use
@@ -75,7 +79,39 @@ func resultSettings(_ c: TrainConfig) -> TrainConfig {
     let d = TrainConfig()
     c.out = nil; c.quiet = false; c.logEvery = d.logEvery; c.blasThreads = d.blasThreads; c.debug = d.debug
     c.epochEval = d.epochEval; c.checkpointEvery = d.checkpointEvery; c.checkpointEveryEpochs = d.checkpointEveryEpochs
+    c.checkpoint = d.checkpoint; c.checkpointMinutes = d.checkpointMinutes; c.stepTimeout = d.stepTimeout
     return c
+}
+
+/// The folder name of a run with settings `config` under `runs/`: `readable` (the grid's `runName`) and a short hash
+/// of every setting that decides the result (`resultSettings`), so runs of different studies sharing a folder never
+/// share a run folder unless they are the same run.
+public func studyRunFolder(readable: String, config: TrainConfig) -> String {
+    let json = (try? resultSettings(config).json()) ?? "\(resultSettings(config))"
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325   // FNV-1a, 64 bits
+    for byte in json.utf8 {
+        hash ^= UInt64(byte)
+        hash = hash &* 0x100_0000_01b3
+    }
+    return readable + "_" + String(String(hash, radix: 16).suffix(8))
+}
+
+extension StudyGrid {
+    /// The run folder of run `index` on top of `base` (see `studyRunFolder`).
+    public func runFolder(_ index: Int, base: TrainConfig) throws -> String {
+        studyRunFolder(readable: runName(index), config: try config(index, base: base))
+    }
+}
+
+/// A study whose runs did not all succeed: every failed run (folder and reason) in grid order. Every rank throws
+/// it alike after the study files are written.
+public struct StudyRunsFailed: Error, CustomStringConvertible, Sendable {
+    public let failures: [(run: String, reason: String)]
+    public init(failures: [(run: String, reason: String)]) { self.failures = failures }
+    public var description: String {
+        "study: \(failures.count) run(s) failed:\n" + failures.map { "  runs/\($0.run): \($0.reason)" }
+            .joined(separator: "\n")
+    }
 }
 
 /// Runs every run of `grid` on top of `base` and writes the study files under `options.directory` (rank 0).
@@ -84,27 +120,36 @@ public func runStudy<C: Communicator>(grid: StudyGrid, base: TrainConfig, option
     let lead = comm.rank == 0
     let dir = options.directory
     let total = grid.count
-    let names = (0..<total).map(grid.runName)
-    precondition(Set(names).count == total, "grid run names are not unique: \(names)")
-    // Every run's config, or why it cannot be built (identical on every rank: a pure function of the flags).
+    // Every run's config, all checked before the first run (identical on every rank: a pure function of the flags).
     var configs = [TrainConfig?](repeating: nil, count: total)
-    var invalid = [String?](repeating: nil, count: total)
+    var names = [String]()
+    var problems = [String]()
     for i in 0..<total {
+        let label = grid.point(i).map { "\($0.name)=\($0.value)" }.joined(separator: " ")
         do {
             var c = try grid.config(i, base: base)
+            names.append(studyRunFolder(readable: grid.runName(i), config: c))
             c.out = dir + "/runs/" + names[i]
-            let problems = c.problems() + c.evaluationProblems()
-            if problems.isEmpty { configs[i] = c } else { invalid[i] = problems.joined(separator: "; ") }
+            let found = c.problems() + c.evaluationProblems()
+            if found.isEmpty { configs[i] = c } else { problems.append("\(label): " + found.joined(separator: "; ")) }
         } catch {
-            invalid[i] = "\(error)"
+            names.append(grid.runName(i))
+            problems.append("\(label): \(error)")
         }
     }
+    guard problems.isEmpty else {
+        throw ConfigError("the grid has invalid settings; nothing was run:\n  " + problems.joined(separator: "\n  "))
+    }
+    precondition(Set(names).count == total, "grid run names are not unique: \(names)")
+    StopSignal.install()
+    let lock = try takeOutputFolder(dir, comm: comm, observer: observer, allowRun: true, overwrite: false)
+    defer { lock?.release() }
 
     // Rank 0 finds the finished runs and tells the others.
     var records = [StudyRecord?](repeating: nil, count: total)
     var done = [UInt8](repeating: 0, count: total)
     if lead {
-        try FileManager.default.createDirectory(atPath: dir + "/runs", withIntermediateDirectories: true)
+        try createDirectories(dir + "/runs")
         for i in 0..<total {
             let recordPath = dir + "/runs/" + names[i] + "/result.json"
             if !fileExists(recordPath) { done[i] = 2 }  // never finished: continue it if it was cut short
@@ -137,7 +182,7 @@ public func runStudy<C: Communicator>(grid: StudyGrid, base: TrainConfig, option
         }
         let start = monotonicSeconds()
         var summary: RunSummary?
-        var failure = invalid[i]
+        var failure: String?
         if let config = configs[i] {
             // Loading may fail on one rank only (a file missing on one host): agree before any training collective.
             let key = "\(config.dataset)|\(config.dataDir)|\(config.trainLimit ?? -1)|\(config.testLimit ?? -1)"
@@ -154,7 +199,8 @@ public func runStudy<C: Communicator>(grid: StudyGrid, base: TrainConfig, option
                 do {
                     if lead { try? FileManager.default.removeItem(atPath: config.out! + "/result.json") }
                     let interrupted = done[i] == 2
-                    let control = RunControl(resume: interrupted ? config.out : nil, resumeIfInterrupted: interrupted)
+                    let control = RunControl(resume: interrupted ? config.out : nil, resumeIfInterrupted: interrupted,
+                                             overwrite: true)
                     summary = try runTraining(config: config, comm: comm, train: train, test: test,
                                               observer: PrefixedObserver(observer, prefix: "[\(i + 1)/\(total)] "),
                                               control: control)
@@ -162,6 +208,9 @@ public func runStudy<C: Communicator>(grid: StudyGrid, base: TrainConfig, option
                     failure = e.message
                 } catch let e as DataError {
                     failure = e.description
+                } catch let e as RunInterrupted {
+                    throw RunInterrupted(signal: e.signal, step: e.step, message: studyStopMessage(
+                        e, during: "during run runs/\(names[i]) (its checkpoint is kept and it continues from there)"))
                 }
             }
         }
@@ -184,7 +233,7 @@ public func runStudy<C: Communicator>(grid: StudyGrid, base: TrainConfig, option
         records[i] = record
         if lead {
             let runDir = dir + "/runs/" + names[i]
-            try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
+            try createDirectories(runDir)
             try writeFileAtomically(Array(jsonLine(record).utf8 + [0x0A]), to: runDir + "/result.json")
             try writeStudyFiles(records: records, grid: grid, directory: dir)
             if let summary {
@@ -194,6 +243,13 @@ public func runStudy<C: Communicator>(grid: StudyGrid, base: TrainConfig, option
             } else {
                 observer.progress("[study \(i + 1)/\(total)] \(label): FAILED: \(failure ?? "?")")
             }
+        }
+        // A signal that arrived after the run's last step: stop before the next run, on every rank alike.
+        let signals = try comm.allGather(value: StopSignal.received)
+        if let signal = signals.first(where: { $0 != 0 }) {
+            let stop = RunInterrupted(signal: signals.contains(SIGINT) ? SIGINT : signal, step: 0, message: "")
+            throw RunInterrupted(signal: stop.signal, step: 0, message: studyStopMessage(
+                stop, during: "after run runs/\(names[i]) finished"))
         }
     }
 
@@ -210,6 +266,13 @@ public func runStudy<C: Communicator>(grid: StudyGrid, base: TrainConfig, option
     try comm.broadcast(bytes: &bytes, root: 0)
     let all = try studyDecoder().decode([StudyRecord].self, from: Foundation.Data(bytes))
     return StudyOutcome(records: all, ran: ran, skipped: skipped, failed: failed, plotted: plotted)
+}
+
+/// What rank 0 prints when a signal stops a study.
+func studyStopMessage(_ stop: RunInterrupted, during what: String) -> String {
+    let name = stop.signal == SIGINT ? "SIGINT" : stop.signal == SIGTERM ? "SIGTERM" : "signal \(stop.signal)"
+    return "study: stopped by \(name) \(what). Continue with the same dtrain study command: finished runs are "
+        + "skipped and a cut run resumes from its checkpoint"
 }
 
 /// The record at `path`, or nil when missing or unreadable (the run is then run again).
@@ -229,7 +292,11 @@ func studyDecoder() -> JSONDecoder {
 /// Writes DIR/results.csv and DIR/summary.md from the records known so far (nil: not run yet).
 func writeStudyFiles(records: [StudyRecord?], grid: StudyGrid, directory: String) throws {
     let known = records.compactMap { $0 }
-    try writeFileAtomically(Array(resultsCSV(known).utf8), to: directory + "/results.csv")
+    // results.csv also keeps the finished runs of other grids run in the same folder.
+    let mine = Set(known.map(\.run))
+    let others = ((try? FileManager.default.contentsOfDirectory(atPath: directory + "/runs")) ?? []).sorted()
+        .filter { !mine.contains($0) }.compactMap { loadRecord(path: directory + "/runs/" + $0 + "/result.json") }
+    try writeFileAtomically(Array(resultsCSV(known + others).utf8), to: directory + "/results.csv")
     try writeFileAtomically(Array(studySummaryMarkdown(known, grid: grid).utf8),
                             to: directory + "/summary.md")
 }

@@ -50,4 +50,17 @@ extension TrainConfig {
             return mode
         }
     }
+
+    /// Parses a class-id list ("0,1,2" or "0+1+2"); throws `ConfigError` for a non-integer, negative or repeated id.
+    public static func parseClasses(_ text: String) throws -> [Int] {
+        let parts = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "," || $0 == "+" })
+        let ids = try parts.map { part -> Int in
+            let t = part.trimmingCharacters(in: .whitespaces)
+            guard let id = Int(t), id >= 0 else { throw ConfigError("class id \"\(t)\" is not an integer >= 0") }
+            return id
+        }
+        guard !ids.isEmpty else { throw ConfigError("--classes lists no class") }
+        guard Set(ids).count == ids.count else { throw ConfigError("--classes lists a class twice: \(ids)") }
+        return ids
+    }
 }

@@ -49,7 +49,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var eval: [EvalMode]? = nil
     /// k of the k-NN evaluation.
     public var knnK = 20
-    /// Epochs of the linear probe's own training.
+    /// Unused: the linear probe is fitted by L-BFGS to convergence (the key stays so older configs load).
     public var probeEpochs = 10
     /// Evaluate after every epoch (the cheap evaluations); false: only after the last. Does not change the run.
     public var epochEval = true
@@ -73,6 +73,27 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var normGroups = 8
     /// First layers of the ResNets.
     public var stem = StemKind.imagenet
+    /// Train on these original class ids only (nil: every class); labels are remapped to positions in the list.
+    public var classes: [Int]? = nil
+    /// With `out`: write the default checkpoints (every epoch, every `checkpointMinutes`, at the end, on a stop).
+    public var checkpoint = true
+    /// Minutes between time-based checkpoints (0: none); needs `out`.
+    public var checkpointMinutes = 10.0
+    /// Stop when the smoothed loss exceeds this many times its running minimum after the warm-up (0: never).
+    public var divergenceFactor = 10.0
+    /// Seconds without a finished step before the watchdog ends the job (nil: max(300, 10× the slowest step);
+    /// 0: never).
+    public var stepTimeout: Double? = nil
+    /// Patch size of the ViT models (nil: the preset's).
+    public var patchSize: Int? = nil
+    /// Token width D of the ViT models (nil: the preset's).
+    public var embedDim: Int? = nil
+    /// Transformer blocks of the ViT models (nil: the preset's).
+    public var depth: Int? = nil
+    /// Attention heads of the ViT models (nil: the preset's).
+    public var heads: Int? = nil
+    /// MLP hidden size over D of the ViT models (nil: the preset's).
+    public var mlpRatio: Double? = nil
     /// Folder of the decoded-image cache of `--dataset folder` (nil: DIR/.dtrain-cache beside the data).
     public var cacheDir: String? = nil
     /// Per-channel mean of pixel/255 used to normalise (nil: the dataset's; for folder and npy data, measured on
@@ -112,6 +133,20 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         var box = encoder.container(keyedBy: CodingKeys.self)
         for key in ConfigKey.all { try key.encodeValue(self, &box) }
     }
+
+    /// The ViT shape of `model` with the `--patch-size`… overrides, or nil when `model` is not a ViT.
+    public var vitSpec: ViTSpec? {
+        guard var spec = EncoderKind(rawValue: model)?.vitSpec else { return nil }
+        if let patchSize { spec.patchSize = patchSize }
+        if let embedDim { spec.embedDim = embedDim }
+        if let depth { spec.depth = depth }
+        if let heads { spec.heads = heads }
+        if let mlpRatio { spec.mlpRatio = mlpRatio }
+        return spec
+    }
+
+    /// Whether any ViT shape option is set.
+    var setsViTShape: Bool { patchSize != nil || embedDim != nil || depth != nil || heads != nil || mlpRatio != nil }
 
     /// The learning rate actually used: `lr`, or 0.05·√(batch/256).
     public var baseLearningRate: Double { lr ?? 0.05 * (Double(batchSize) / 256).squareRoot() }
@@ -179,6 +214,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if (checkpointEvery > 0 || checkpointEveryEpochs > 0) && out == nil {
             p.append("--checkpoint-every and --checkpoint-every-epochs need --out DIR (the checkpoint is DIR/"
                      + "checkpoint.safetensors)")
+        }
+        if !checkpoint && (checkpointEvery > 0 || checkpointEveryEpochs > 0) {
+            p.append("--no-checkpoint contradicts --checkpoint-every and --checkpoint-every-epochs")
         }
         return p
     }

@@ -152,7 +152,7 @@ extension Trainer {
         guard mismatches.isEmpty else {
             throw TrainingError("cannot resume from \(file): settings differ from the checkpoint's ("
                                 + mismatches.joined(separator: "; ") + "); a resumed run must keep them "
-                                + "(only the run length, evaluation and logging may change)")
+                                + "(only the run length, evaluation and logging may change)", usage: true)
         }
         func integer(_ key: String) throws -> Int {
             let text = try checkpoint.requiredMetadata(key)
@@ -164,12 +164,12 @@ extension Trainer {
         let images = try integer(TrainCheckpointKey.trainImages)
         guard images == train.count else {
             throw TrainingError("cannot resume from \(file): it was trained on \(images) images, this run has "
-                                + "\(train.count) (check --data-dir and --train-limit)")
+                                + "\(train.count) (check --data-dir and --train-limit)", usage: true)
         }
         let savedStep = try integer(CheckpointKey.step)
         guard savedStep < totalSteps else {
             throw TrainingError("cannot resume from \(file): it is at step \(savedStep) and this run ends at step "
-                                + "\(totalSteps); raise --epochs or --max-steps to continue it")
+                                + "\(totalSteps); raise --epochs or --max-steps to continue it", usage: true)
         }
         let (name, buffers) = optimiserState
         let savedOptimiser = try checkpoint.requiredMetadata(TrainCheckpointKey.optimizer)

@@ -19,7 +19,9 @@ import Tensor
 /// A run that cannot continue: the message says why and at which step.
 public struct TrainingError: Error, CustomStringConvertible {
     public let message: String
-    public init(_ message: String) { self.message = message }
+    /// A mistake in how the run was asked for (a resume with other settings), not a failure while running.
+    public let isUsage: Bool
+    public init(_ message: String, usage: Bool = false) { self.message = message; self.isUsage = usage }
     public var description: String { message }
 }
 
@@ -75,8 +77,14 @@ public final class Trainer<C: Communicator> {
     let dEmbeddings: Arena
     let dLogits: Arena
     let lossComputer: LossComputer<Float>
-    /// The (weighted CE, weighted contrastive) loss of this rank, summed over ranks in place.
+    /// The (weighted CE, weighted contrastive) loss of this rank and its stop requests (SIGINT seen, SIGTERM seen:
+    /// 0 or 1), summed over ranks in place: the stop request rides on the step's loss all-reduce.
     let reduced: Buffer<Double>
+    /// The signal some rank received by the last step's all-reduce (SIGINT when any rank saw one, else SIGTERM,
+    /// else 0): identical on every rank, so all stop after the same step.
+    public internal(set) var stopRequest: Int32 = 0
+    /// A signal this rank reports as received (fault injection for tests; 0: only real signals count).
+    var injectedSignal: Int32 = 0
 
     /// The permutation of the current epoch (made once per epoch, outside the step).
     var permutation: [Int] = []
@@ -125,12 +133,18 @@ public final class Trainer<C: Communicator> {
         guard let encoder = EncoderKind(rawValue: config.model) else {
             throw TrainingError("unknown model \(config.model)")
         }
+        if let spec = config.vitSpec {
+            if let problem = spec.problem(height: train.height, width: train.width) { throw TrainingError(problem) }
+        } else if config.setsViTShape {
+            throw TrainingError("--patch-size, --embed-dim, --depth, --heads and --mlp-ratio shape the ViT models, "
+                                + "not --model \(config.model)")
+        }
         let netConfig = NetworkConfig(kind: encoder, inputChannels: train.channels, height: train.height,
                                       width: train.width, classes: classes, stem: config.stem,
-                                      norm: config.norm, groups: config.normGroups)
-        // The sequential encoders are small: room for the evaluation chunk too. A ResNet's activations are large,
-        // so it holds one step's views and evaluation runs in chunks of that size.
-        let maxBatch = encoder.resnetSpec == nil ? max(localRows, Trainer.evalChunk) : localRows
+                                      norm: config.norm, groups: config.normGroups, vit: config.vitSpec)
+        // The sequential encoders are small: room for the evaluation chunk too. A ResNet's or ViT's activations are
+        // large, so it holds one step's views and evaluation runs in chunks of that size.
+        let maxBatch = encoder.isSequential ? max(localRows, Trainer.evalChunk) : localRows
         network = Network(config: netConfig, maxBatch: maxBatch, seed: config.seed)
         if let path = config.initWeights {
             // Every rank reads the file itself and applies the same deterministic load.
@@ -151,10 +165,11 @@ public final class Trainer<C: Communicator> {
 
         switch config.optimizer {
         case "adamw":
-            optimiser = .adamw(AdamW(params: network.params, grads: network.grads, weightDecay: config.weightDecay))
+            optimiser = .adamw(AdamW(params: network.params, grads: network.grads, weightDecay: config.weightDecay,
+                                     noDecay: network.registry.noDecayRanges))
         default:
             optimiser = .sgd(SGD(params: network.params, grads: network.grads, momentum: Float(config.momentum),
-                                 weightDecay: Float(config.weightDecay)))
+                                 weightDecay: Float(config.weightDecay), noDecay: network.registry.noDecayRanges))
         }
         ceWeight = kind.crossEntropyWeight(lambda: config.lambda)
         contrastiveWeight = kind.contrastiveWeight(lambda: config.lambda)
@@ -168,7 +183,7 @@ public final class Trainer<C: Communicator> {
         dLogits = Arena(count: localRows * classes)
         lossComputer = LossComputer<Float>(rows: globalRows, embedDim: embedDim, localRows: localRows,
                                            classes: classes, maxAnchors: localRows)
-        reduced = Buffer<Double>(count: 2)
+        reduced = Buffer<Double>(count: 4)
     }
 
     /// Rows per forward pass when embedding or scoring whole datasets.
@@ -206,7 +221,9 @@ public final class Trainer<C: Communicator> {
         let result = StepResult(loss: lossValues.0 + lossValues.1, ce: lossValues.0, contrastive: lossValues.1,
                                 gradNorm: gradNorm, lr: Double(lr))
         guard result.loss.isFinite, gradNorm.isFinite else {
-            throw TrainingError("non-finite loss at step \(step + 1) (loss \(result.loss), gradient norm \(gradNorm)); "
+            // Name what was non-finite: a finite loss with an infinite gradient norm is not a "non-finite loss".
+            let what = result.loss.isFinite ? "non-finite gradient norm" : "non-finite loss"
+            throw TrainingError("\(what) at step \(step + 1) (loss \(result.loss), gradient norm \(gradNorm)); "
                                 + "try a smaller --lr")
         }
         optimiser.step(lr: lr)
@@ -285,7 +302,11 @@ public final class Trainer<C: Communicator> {
         }
         reduced[0] = ceWeight * value.crossEntropy
         reduced[1] = contrastiveWeight * value.contrastive
+        let signal = StopSignal.received != 0 ? StopSignal.received : injectedSignal
+        reduced[2] = signal == SIGINT ? 1 : 0
+        reduced[3] = signal != 0 && signal != SIGINT ? 1 : 0
         try comm.allReduceSum(reduced.storage)
+        stopRequest = reduced[2] > 0 ? SIGINT : reduced[3] > 0 ? SIGTERM : 0
         return (reduced[0], reduced[1])
     }
 

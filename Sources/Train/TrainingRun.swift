@@ -3,6 +3,7 @@
 import Checkpoint
 import Collective
 import Data
+import Evaluation
 import FileIO
 import Foundation
 import Tensor
@@ -25,12 +26,13 @@ public final class SilentObserver: RunObserver {
     public func evaluated(_ metrics: EpochMetrics) {}
 }
 
-/// Loads the datasets a config names (every rank reads the files itself). Folder and npy data without `--mean/--std`
-/// are normalised with the training split's statistics on both splits (`recordingNormalisation` keeps them).
+/// Loads the datasets a config names (every rank reads the files itself), cut to `config.classes` when set. Folder
+/// and npy data without `--mean/--std` are normalised with the training split's statistics on both splits
+/// (`recordingNormalisation` keeps them).
 public func loadDatasets(_ config: TrainConfig, progress: (@Sendable (String) -> Void)? = nil)
     throws -> (train: Dataset, test: Dataset) {
-    let train = try loadSplit(config, split: .train, limit: config.trainLimit, progress: progress)
-    var test = try loadSplit(config, split: .test, limit: config.testLimit, progress: progress)
+    let train = try loadEvaluationSplit(config, split: .train, progress: progress)
+    var test = try loadEvaluationSplit(config, split: .test, progress: progress)
     if (config.mean == nil || config.std == nil) && measuresNormalisation(config) {
         test = test.normalised(mean: train.mean, std: train.std)   // train's: the measured and the given values
     }
@@ -67,13 +69,26 @@ public struct RunControl: Sendable, Equatable {
     /// (no checkpoint, a checkpoint unreadable or different on some rank, other settings, or one `restore`
     /// refuses) start afresh with a note instead of throwing. `dtrain study` uses this for a run cut short.
     public var resumeIfInterrupted = false
+    /// Train into `config.out` even when it holds a run (its checkpoint is removed first); otherwise such a folder is
+    /// refused unless it is the one resumed.
+    public var overwrite = false
+    /// Fault injection: rank `signalRank` behaves as if it received `signal` (SIGINT or SIGTERM) during step
+    /// `signalAtStep` (nil: never).
+    public var signalAtStep: Int? = nil
+    public var signal: Int32 = SIGINT
+    public var signalRank = 0
+    /// How the job was launched, for the `--resume` command printed when a signal stops the run ("dtrain train",
+    /// with "mpirun -n N" in front on several ranks); nil: "dtrain train".
+    public var command: String? = nil
 
     public init(resume: String? = nil, failAtStep: Int? = nil, failRank: Int = 0,
-                resumeIfInterrupted: Bool = false) {
+                resumeIfInterrupted: Bool = false, overwrite: Bool = false, command: String? = nil) {
         self.resume = resume
         self.failAtStep = failAtStep
         self.failRank = failRank
         self.resumeIfInterrupted = resumeIfInterrupted
+        self.overwrite = overwrite
+        self.command = command
     }
 }
 
@@ -95,6 +110,12 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
                                          control: RunControl = RunControl()) throws -> RunSummary {
     let evalProblems = config.evaluationProblems()
     guard evalProblems.isEmpty else { throw TrainingError(evalProblems.joined(separator: "; ")) }
+    StopSignal.install()
+    // Rank 0 takes the output folder (lock, no other run in it) before anything is written; every rank learns the
+    // outcome, so a refused folder ends the job on every rank alike.
+    let folder = try takeOutputFolder(config.out, comm: comm, observer: observer, allowRun: control.resume.map {
+        resumeDirectory($0) == config.out.map(resumeDirectory) } ?? false, overwrite: control.overwrite)
+    defer { folder?.release() }
     let finalModes = config.evaluations, epochModes = config.epochEvaluations
     var trainer = try Trainer(config: config, comm: comm, train: train, test: test)
     let lead = comm.rank == 0
@@ -126,7 +147,7 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
     let firstStep = trainer.step
     var metricsFile: JSONLinesWriter?
     if lead, let out = config.out {
-        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try createDirectories(out)
         removeStaleTemporaries(directory: out)
         try writeFileAtomically(Array(try config.json().utf8), to: out + "/config.json")
         try writeFileAtomically(Array(history), to: out + "/metrics.jsonl")
@@ -145,6 +166,11 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
             observer.progress("dtrain: resumed from \(checkpointPath(directory: resume)) at step \(firstStep) "
                               + "(epoch \(firstStep / trainer.stepsPerEpoch + 1))")
         }
+        if let maxSteps = config.maxSteps, maxSteps > trainer.totalSteps {
+            observer.progress("dtrain: note: --max-steps \(maxSteps) is beyond --epochs \(config.epochs) "
+                              + "(\(trainer.totalSteps) steps); the run ends at step \(trainer.totalSteps) (raise --epochs to "
+                              + "train longer)")
+        }
     }
 
     let start = monotonicSeconds()
@@ -154,10 +180,30 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
     var finalEval = EpochMetrics(epoch: 0, testAccuracy: .nan, eval: finalModes[0].rawValue, accuracies: [:],
                                  seconds: 0)
     let epochs = (trainer.totalSteps + trainer.stepsPerEpoch - 1) / trainer.stepsPerEpoch
+    // The stalled-rank watchdog (off with --step-timeout 0).
+    var watchdog: StepWatchdog?
+    if config.stepTimeout != 0 {
+        let group = comm
+        watchdog = StepWatchdog(fixedTimeout: config.stepTimeout, rank: comm.rank) { message in
+            FileHandle.standardError.write(Foundation.Data((message + "\n").utf8))
+            group.abort(code: 1)
+        }
+        watchdog?.start()
+    }
+    defer { watchdog?.stop() }
+    // Divergence: an exponential moving average of the loss against its running minimum, checked after warm-up.
+    let warmupSteps = trainer.schedule.warmupSteps
+    var smoothedLoss = Double.nan, lowestSmoothed = Double.infinity
+    var lastCheckpoint = monotonicSeconds()
     while trainer.step < trainer.totalSteps {
+        if trainer.step + 1 == control.signalAtStep && comm.rank == control.signalRank {
+            trainer.injectedSignal = control.signal
+        }
         let t0 = monotonicSeconds()
         last = try trainer.runStep()
-        trainSeconds += monotonicSeconds() - t0
+        let stepSeconds = monotonicSeconds() - t0
+        trainSeconds += stepSeconds
+        watchdog?.beat(step: trainer.step, stepSeconds: stepSeconds)
         windowSteps += 1
         let step = trainer.step, epoch = (step - 1) / trainer.stepsPerEpoch
         if step == control.failAtStep && comm.rank == control.failRank {
@@ -183,13 +229,25 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
                 }
             }
         }
+        smoothedLoss = smoothedLoss.isNaN ? last.loss : 0.9 * smoothedLoss + 0.1 * last.loss
+        lowestSmoothed = min(lowestSmoothed, smoothedLoss)
+        if config.divergenceFactor > 0 && step > warmupSteps && lowestSmoothed > 0
+            && smoothedLoss > config.divergenceFactor * lowestSmoothed {
+            throw TrainingError(String(format: "diverged at step %d: the loss (%.6g, smoothed %.6g) is more than %g "
+                + "times its lowest smoothed value %.6g; try a smaller --lr (or --divergence-factor 0 to turn this "
+                + "check off)", step, last.loss, smoothedLoss, config.divergenceFactor, lowestSmoothed))
+        }
         if endOfEpoch && (config.epochEval || step == trainer.totalSteps) {
+            watchdog?.pause()
+            defer { watchdog?.resume() }
             let e0 = monotonicSeconds()
             let modes = step == trainer.totalSteps ? finalModes : epochModes
             let accuracies = try trainer.evaluate(modes)
             let first = modes[0].rawValue
             finalEval = EpochMetrics(epoch: epoch + 1, testAccuracy: accuracies[first]!, eval: first,
-                                     accuracies: accuracies, seconds: monotonicSeconds() - start)
+                                     accuracies: accuracies, seconds: monotonicSeconds() - start,
+                                     probeSolver: accuracies[EvalMode.linearProbe.rawValue]
+                                        .map { _ in LinearProbe.solver })
             if lead {
                 try metricsFile?.write(finalEval)
                 observer.evaluated(finalEval)
@@ -202,16 +260,31 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
             windowStart = monotonicSeconds()
         }
         let epochsDone = step / trainer.stepsPerEpoch
-        let due = (config.checkpointEvery > 0 && step % config.checkpointEvery == 0)
+        // Agreed by every rank through the step's all-reduce: stop after this step (its log line and evaluation
+        // are done as usual, so a resumed run's metrics.jsonl is the uninterrupted run's).
+        let stop = trainer.stopRequest
+        // Only rank 0 writes, so only rank 0 needs the clock-based decision.
+        let due = config.checkpoint && ((config.checkpointEvery > 0 && step % config.checkpointEvery == 0)
             || (config.checkpointEveryEpochs > 0 && step % trainer.stepsPerEpoch == 0
                 && epochsDone % config.checkpointEveryEpochs == 0)
-            || step == trainer.totalSteps
+            || endOfEpoch || stop != 0
+            || (lead && config.checkpointMinutes > 0
+                && monotonicSeconds() - lastCheckpoint >= 60 * config.checkpointMinutes))
         if lead, due, let out = config.out, let metricsFile {
             // After the step's log line and evaluation, so the recorded metrics length includes them. The write's
             // time is left out of the images/s window.
             let c0 = monotonicSeconds()
             try trainer.checkpoint(metricsBytes: metricsFile.offset).write(to: checkpointPath(directory: out))
-            windowStart += monotonicSeconds() - c0
+            lastCheckpoint = monotonicSeconds()
+            windowStart += lastCheckpoint - c0
+        }
+        watchdog?.beat(step: step)
+        if stop != 0 {
+            // No rank leaves before rank 0's checkpoint is on disk: a launcher aborts the others when one exits.
+            try comm.barrier()
+            throw RunInterrupted(signal: stop, step: step, message: stopMessage(
+                signal: stop, step: step, total: trainer.totalSteps, config: config, ranks: comm.size,
+                command: control.command))
         }
     }
     let seconds = monotonicSeconds() - start
@@ -219,7 +292,62 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
                       finalLoss: last.loss, epochs: epochs, steps: trainer.step, ranks: comm.size,
                       globalBatch: config.batchSize,
                       imagesPerS: Double((trainer.step - firstStep) * config.batchSize) / max(trainSeconds, 1e-9),
-                      seconds: seconds, resumedAtStep: resumed ? firstStep : nil)
+                      seconds: seconds, resumedAtStep: resumed ? firstStep : nil, probeSolver: finalEval.probeSolver)
+}
+
+/// Rank 0 locks `out` and checks it holds no other run (unless `allowRun`: it is the folder being resumed; or
+/// `overwrite`: its checkpoint is removed); every rank then learns the outcome (one all-gather) and throws alike.
+/// Returns rank 0's lock (nil elsewhere or without `out`).
+func takeOutputFolder<C: Communicator>(_ out: String?, comm: C, observer: RunObserver, allowRun: Bool,
+                                       overwrite: Bool) throws -> RunFolderLock? {
+    guard let out else { return nil }
+    var lock: RunFolderLock?
+    var failure: OutputFolderError?
+    if comm.rank == 0 {
+        do {
+            lock = try RunFolderLock.acquire(directory: out, command: commandLineText())
+            if let note = lock?.note { observer.progress("dtrain: note: \(out): \(note)") }
+            if overwrite && !allowRun {
+                unlink(checkpointPath(directory: out))
+            } else if !allowRun, let run = existingRun(in: out) {
+                throw OutputFolderError(.occupied, "output folder \(out) holds \(run); continue it with --resume "
+                                        + "\(out), or start over with --overwrite (or choose another --out)")
+            }
+        } catch let e as OutputFolderError {
+            lock?.release()
+            lock = nil
+            failure = e
+        }
+    }
+    let kinds: [OutputFolderError.Kind] = [.locked, .occupied, .unwritable]
+    let code = Int32(failure.map { kinds.firstIndex(of: $0.kind)! + 1 } ?? 0)
+    let codes = try comm.size > 1 ? comm.allGather(value: code) : [code]
+    if let failure { throw failure }
+    if codes[0] != 0 {
+        throw OutputFolderError(kinds[Int(codes[0]) - 1], "rank 0 could not use the output folder \(out)")
+    }
+    return lock
+}
+
+/// The command line of this process, shell-quoted where needed.
+public func commandLineText(_ arguments: [String] = CommandLine.arguments) -> String {
+    arguments.map { a in
+        a.isEmpty || a.contains(where: { " \"'$\\*?;&|<>()".contains($0) }) ? "'" + a.replacingOccurrences(
+            of: "'", with: "'\\''") + "'" : a
+    }.joined(separator: " ")
+}
+
+/// What rank 0 prints when a signal stops the run: the step, the checkpoint and the exact command to continue.
+func stopMessage(signal: Int32, step: Int, total: Int, config: TrainConfig, ranks: Int, command: String?) -> String {
+    let name = signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "signal \(signal)"
+    let head = "dtrain: stopped by \(name) after step \(step) of \(total)"
+    guard let out = config.out, config.checkpoint else {
+        return head + "; no checkpoint was written (" + (config.out == nil ? "no --out" : "--no-checkpoint")
+            + "), so the run cannot be continued"
+    }
+    let launcher = command ?? ((ranks > 1 ? "mpirun -n \(ranks) " : "") + "dtrain train")
+    return head + "; checkpoint written to \(checkpointPath(directory: out)). Continue with:\n  "
+        + launcher + " --resume " + commandLineText([out])
 }
 
 /// Why `interruptedCheckpoint` found nothing to continue; `note` is nil when there simply was no checkpoint.

@@ -3,12 +3,17 @@
 // Three namings are recognised by the tensor names a file holds:
 //   dtrain checkpoint   `param/<name>`, `buffer/<name>`, `counter/<name>` (a `dtrain-checkpoint` file);
 //   dtrain / peer       `encoder.<module name>`, `head.weight`, `head.bias` (`peer/torch_peer.py`'s modules);
-//   torchvision         bare `conv1.weight`, `layer1.0.bn1.running_mean`, …, `fc.weight` (a `resnet18()` state dict).
+//   torchvision         bare `conv1.weight`, `layer1.0.bn1.running_mean`, …, `fc.weight` (a `resnet18()` state dict);
+//   timm                bare `patch_embed.proj.weight`, `cls_token`, `pos_embed`, `blocks.0.attn.qkv.weight`, …,
+//                       `norm.weight`, `head.weight` (a `VisionTransformer` state dict; `head.*` may be absent);
+//   peer ViT            `encoder.vit.<timm name>`, `head.*` (the peer's `ViTEncoder` wraps timm's model as `vit`).
 // Every registry entry of the network is looked up under the file's naming. Loading checks every tensor (presence,
 // shape, dtype F32/F16/BF16, I64 counters) before writing anything, so a failed load leaves the network untouched.
 // Input-channel adaptation follows timm's `adapt_input_conv`: RGB weights on 1-channel data are summed over the
 // input channels; 1-channel weights on RGB data are repeated and divided by 3. The head is loaded when its shape
-// fits, dropped with a note when the class count differs, and never loaded with `includeHead: false`.
+// fits, dropped with a note when the class count differs, and never loaded with `includeHead: false`. A ViT's
+// `pos_embed` of another patch grid is resampled as timm's `resample_abs_pos_embed` (bicubic, antialiased), and a
+// timm file without a head (`num_classes=0`) leaves the head freshly initialised, with a note.
 import Checkpoint
 import Foundation
 import Model
@@ -22,6 +27,10 @@ public enum WeightNaming: String, Sendable, CaseIterable {
     case dtrain
     /// torchvision's bare ResNet state dict (`conv1.weight`, …, `fc.weight`).
     case torchvision
+    /// timm's bare ViT state dict (`patch_embed.proj.weight`, `cls_token`, …, `head.weight`).
+    case timm
+    /// The peer's ViT module (`encoder.vit.<timm name>`, `head.*`).
+    case peerViT = "peer-vit"
 
     /// The file name of the dtrain name `name` (`encoder.conv1.weight`, `head.bias`) of a parameter, buffer or
     /// counter of the given kind ("param", "buffer" or "counter").
@@ -33,6 +42,10 @@ public enum WeightNaming: String, Sendable, CaseIterable {
             if name.hasPrefix("encoder.") { return String(name.dropFirst("encoder.".count)) }
             if name.hasPrefix("head.") { return "fc." + name.dropFirst("head.".count) }
             return name
+        case .timm:
+            return name.hasPrefix("encoder.") ? String(name.dropFirst("encoder.".count)) : name
+        case .peerViT:
+            return name.hasPrefix("encoder.") ? "encoder.vit." + name.dropFirst("encoder.".count) : name
         }
     }
 
@@ -41,7 +54,9 @@ public enum WeightNaming: String, Sendable, CaseIterable {
         if file.metadata[CheckpointKey.format] == "dtrain-checkpoint" || file.names.contains(where: { $0.hasPrefix("param/") }) {
             return .checkpoint
         }
+        if file["encoder.vit.patch_embed.proj.weight"] != nil { return .peerViT }
         if file.names.contains(where: { $0.hasPrefix("encoder.") }) { return .dtrain }
+        if file["patch_embed.proj.weight"] != nil { return .timm }
         return .torchvision
     }
 }
@@ -67,7 +82,14 @@ extension Network {
         switch body {
         case .sequential(let e): return e.stages.isEmpty ? nil : e.stages[0].first.weight.name
         case .resnet(let e): return e.stemConv.weight.name
+        case .vit(let e): return e.patchEmbedding.weight.name
         }
+    }
+
+    /// The dtrain name of a ViT's position embedding and its patch grid (rows, columns), nil for other encoders.
+    var positionEmbedding: (name: String, grid: (rows: Int, columns: Int))? {
+        guard case .vit(let e) = body else { return nil }
+        return (e.positionEmbedding.name, (e.patchEmbedding.gridHeight, e.patchEmbedding.gridWidth))
     }
 
     /// Loads every parameter, buffer and counter of this network from `file` (see the file comment). Throws
@@ -102,6 +124,14 @@ extension Network {
             if isHead && !includeHead { continue }
             if t.shape == entry.shape {
                 if let v = read(fileName, t) { writes.append((v, params, entry.slice)) }
+            } else if let pos = positionEmbedding, entry.name == pos.name, t.shape.count == 3, t.shape[0] == 1,
+                      t.shape[2] == entry.shape[2], let old = squareGrid(tokens: t.shape[1] - 1) {
+                // timm's resample_abs_pos_embed: the file's grid is taken to be square.
+                guard let v = read(fileName, t) else { continue }
+                writes.append((resamplePositionEmbedding(v, embedDim: entry.shape[2], prefixTokens: 1,
+                                                         oldGrid: (old, old), newGrid: pos.grid), params, entry.slice))
+                report.notes.append("\(fileName): \(old)×\(old) patch grid resampled to \(pos.grid.rows)×"
+                                    + "\(pos.grid.columns) (bicubic, antialiased, as timm's resample_abs_pos_embed)")
             } else if isHead && t.shape.count == entry.shape.count && t.shape.dropFirst() == entry.shape.dropFirst()
                         && t.shape[0] != headClasses {
                 headDropped = true
@@ -139,6 +169,10 @@ extension Network {
             }
             counterValues.append((i, t.values(as: Int64.self)[0]))
         }
+        // A timm feature extractor (num_classes=0) has no head at all: keep the fresh one.
+        let headless = naming == .timm && file[naming.fileName(of: "head.weight", kind: "param")] == nil
+            && file[naming.fileName(of: "head.bias", kind: "param")] == nil
+        if headless { missing.removeAll { $0.hasPrefix("head.") } }
         if headDropped {
             used.formUnion(["head.weight", "head.bias"].map { naming.fileName(of: $0, kind: "param") })
         }
@@ -164,7 +198,11 @@ extension Network {
             report.notes.append("the file's head has a different class count than the data's \(headClasses): "
                                 + "head dropped (freshly initialised)")
         }
-        if !includeHead { report.notes.append("head not loaded (--init-head no): freshly initialised") }
+        if !includeHead {
+            report.notes.append("head not loaded (--init-head no): freshly initialised")
+        } else if headless {
+            report.notes.append("the file has no head (a timm model with num_classes=0): head freshly initialised")
+        }
         return report
     }
 
@@ -175,6 +213,9 @@ extension Network {
             return "resnet (\(spec.blocksPerStage.map(String.init).joined(separator: "-")) \(spec.block) blocks, "
                 + "\(r.stem) stem, \(norm) norm)"
         case (.sequential(let conv, _, _), _): return conv.isEmpty ? "mlp" : "cnn"
+        case (.vit(let s), _):
+            return "vit (patch \(s.patchSize), dim \(s.embedDim), depth \(s.depth), \(s.heads) heads, MLP ratio "
+                + "\(s.mlpRatio), \(config.height)×\(config.width) images)"
         default: return "?"
         }
     }
@@ -195,6 +236,13 @@ extension Network {
         }
         return file
     }
+}
+
+/// The side of a square grid of `tokens` patches, or nil when `tokens` is not a square.
+func squareGrid(tokens: Int) -> Int? {
+    guard tokens > 0 else { return nil }
+    let side = Int(Double(tokens).squareRoot().rounded())
+    return side * side == tokens ? side : nil
 }
 
 /// timm's `adapt_input_conv` for (O, C, k, k) weights: C = 3 → 1 sums over the input channels; C = 1 → 3 repeats

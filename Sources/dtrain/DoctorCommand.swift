@@ -46,6 +46,13 @@ struct Doctor: ParsableCommand {
             options.sgemmSize = sgemmSize
             options.bandwidthIterations = iterations
             options.failOnRank = failOnRank
+            if let r = failOnRank, r >= comm.size {
+                // Every rank sees the same size: rank 0 says it once and every rank exits with the usage status.
+                if comm.rank == 0 {
+                    printError("Error: --fail-on-rank \(r) is not a rank of this job (ranks 0...\(comm.size - 1))")
+                }
+                throw ExitCode(ExitStatus.usage)
+            }
             options.launcher = Launcher.detect(environment: ProcessInfo.processInfo.environment)
             let report = try runDoctor(comm, options: options)
             if comm.rank == 0 {
@@ -56,7 +63,7 @@ struct Doctor: ParsableCommand {
                     print(report.table(), terminator: "")
                 }
             }
-            if !report.ok { throw ExitCodeError(code: 3) }
+            if !report.ok { throw ExitCode(3) }
         }
     }
 }

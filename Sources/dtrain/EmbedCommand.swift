@@ -66,6 +66,12 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: "Groups of group norm (default: the checkpoint's, else 8).")
     var normGroups: Int?
 
+    @Option(help: .key("patch-size")) var patchSize: Int?
+    @Option(help: .key("embed-dim")) var embedDim: Int?
+    @Option(help: .key("depth")) var depth: Int?
+    @Option(help: .key("heads")) var heads: Int?
+    @Option(help: .key("mlp-ratio")) var mlpRatio: Double?
+
     @Option(help: ArgumentHelp("Output .npy file of the (N, D) float32 embeddings.", valueName: "EMB.npy"))
     var out: String
 
@@ -94,6 +100,11 @@ struct EmbedCommand: ParsableCommand {
         if let stem { c.stem = stem }
         if let norm { c.norm = norm }
         if let normGroups { c.normGroups = normGroups }
+        if let patchSize { c.patchSize = patchSize }
+        if let embedDim { c.embedDim = embedDim }
+        if let depth { c.depth = depth }
+        if let heads { c.heads = heads }
+        if let mlpRatio { c.mlpRatio = mlpRatio }
         return c
     }
 

@@ -50,8 +50,25 @@ struct StudyCommand: ParsableCommand {
 
     func validate() throws {
         guard runOptions.out != nil else { throw ValidationError("dtrain study needs --out DIR (the study folder)") }
-        _ = try makeGrid()
-        _ = try makeConfig(data: data, model: model, optim: optim, run: runOptions, eval: evalOptions)
+        let grid = try makeGrid()
+        let base = try makeConfig(data: data, model: model, optim: optim, run: runOptions, eval: evalOptions)
+        // Every grid value is checked now, before MPI starts and hours before its run would be reached.
+        var problems = [String]()
+        for i in 0..<grid.count {
+            let label = grid.point(i).map { "\($0.name)=\($0.value)" }.joined(separator: " ")
+            do {
+                var c = try grid.config(i, base: base)
+                c.out = "runs"
+                let found = c.problems() + c.evaluationProblems()
+                if !found.isEmpty { problems.append("\(label): " + found.joined(separator: "; ")) }
+            } catch {
+                problems.append("\(label): \(error)")
+            }
+        }
+        if !problems.isEmpty {
+            throw ValidationError("the grid has invalid settings; nothing was run:\n  "
+                                  + problems.joined(separator: "\n  "))
+        }
     }
 
     func run() throws {
@@ -78,8 +95,10 @@ struct StudyCommand: ParsableCommand {
             let outcome = try runStudy(grid: grid, base: base, options: options, comm: comm, observer: observer)
             if comm.rank == 0, let md = FileManager.default.contents(atPath: options.directory + "/summary.md") {
                 print(String(decoding: md, as: UTF8.self))
-                _ = outcome
             }
+            // Every rank holds the same records: all exit non-zero alike when a run failed (now or before).
+            let failed = outcome.records.filter { !$0.ok }.map { (run: $0.run, reason: $0.failure ?? "failed") }
+            if !failed.isEmpty { throw StudyRunsFailed(failures: failed) }
         }
     }
 }

@@ -18,8 +18,11 @@ struct TrainCommand: ParsableCommand {
               dtrain train --debug --train-limit 2000 --epochs 1     (one rank, extra checks)
               mpirun -n 4 dtrain train --out runs/a --checkpoint-every 100 ...
               mpirun -n 2 dtrain train --resume runs/a          (continue it, here on 2 ranks)
-            With --out DIR, rank 0 writes DIR/checkpoint.safetensors atomically at the end of the run (and every \
-            --checkpoint-every steps). --resume DIR continues from it with any rank count: its settings are the \
+            With --out DIR, rank 0 writes DIR/checkpoint.safetensors atomically every epoch, every \
+            --checkpoint-minutes, at the end, and when SIGINT or SIGTERM stops the run (every rank finishes the \
+            step, exit 130 or 143; a second signal ends it at once); --no-checkpoint turns them off. A run holds \
+            DIR/.dtrain.lock: a second job on DIR is refused, and a folder holding a run needs --resume or \
+            --overwrite. --resume DIR continues from it with any rank count: its settings are the \
             defaults, --out defaults to DIR, DIR/metrics.jsonl is cut back to the checkpoint and appended to, and \
             --epochs/--max-steps may extend the run.
             """)
@@ -36,8 +39,11 @@ struct TrainCommand: ParsableCommand {
     var printConfig = false
 
     @Option(help: ArgumentHelp("Continue the run saved in DIR/checkpoint.safetensors (its settings are the defaults; "
-                               + "--out defaults to DIR).", valueName: "DIR"))
+                               + "--out defaults to DIR); DIR or the checkpoint file itself.", valueName: "DIR"))
     var resume: String?
+
+    @Flag(help: "Train into --out even if it holds a finished or interrupted run (its checkpoint is replaced).")
+    var overwrite = false
 
     @Option(help: ArgumentHelp("Fault injection: the --fail-rank rank throws right after this step.",
                                visibility: .hidden))
@@ -48,12 +54,12 @@ struct TrainCommand: ParsableCommand {
 
     /// The config of this run: defaults (or the resumed checkpoint's settings), config file, flags.
     func trainConfig() throws -> TrainConfig {
-        guard let resume else {
+        guard let resume = resume.map(resumeDirectory) else {
             return try makeConfig(data: data, model: model, optim: optim, run: runOptions, eval: evalOptions)
         }
         let saved: TrainConfig
         do { saved = try checkpointConfig(directory: resume) } catch {
-            throw ValidationError("--resume: \(error)")
+            throw InputFileError("--resume: \(error)")
         }
         var c = try makeConfig(data: data, model: model, optim: optim, run: runOptions, eval: evalOptions,
                                base: saved)
@@ -63,6 +69,13 @@ struct TrainCommand: ParsableCommand {
 
     func validate() throws {
         let c = try trainConfig()
+        if let out = c.out, !overwrite, resume.map(resumeDirectory) != resumeDirectory(out), let run = existingRun(in: out) {
+            throw ValidationError("--out \(out) holds \(run); continue it with --resume \(out), or start over with "
+                                  + "--overwrite (or choose another --out)")
+        }
+        if overwrite && resume != nil && c.out.map(resumeDirectory) == resume.map(resumeDirectory) {
+            throw ValidationError("--overwrite with --resume would replace the run being resumed; give another --out")
+        }
         if let s = failAtStep, s < 1 { throw ValidationError("--fail-at-step must be >= 1, got \(s)") }
         if failRank < 0 { throw ValidationError("--fail-rank must be >= 0, got \(failRank)") }
         let problems = c.problems() + c.evaluationProblems()
@@ -75,13 +88,16 @@ struct TrainCommand: ParsableCommand {
             print(try config.yaml(), terminator: "")
             return
         }
-        let control = RunControl(resume: resume, failAtStep: failAtStep, failRank: failRank)
+        var control = RunControl(resume: resume.map(resumeDirectory), failAtStep: failAtStep, failRank: failRank,
+                                 overwrite: overwrite)
         if debug {
             config.debug = true
             if config.trainLimit == nil { config.trainLimit = 2000 }
             if config.testLimit == nil { config.testLimit = 1000 }
         }
         try runOnWorld(blasThreads: config.blasThreads) { comm in
+            control.command = (comm.size > 1 ? "mpirun -n \(comm.size) " : "")
+                + commandLineText([CommandLine.arguments.first ?? "dtrain"]) + " train"
             let observer = PrintingObserver(rank: comm.rank, perRank: config.debug)
             let (train, test) = try loadDatasets(config, progress: comm.rank == 0 && !config.quiet ? printError : nil)
             config = config.recordingNormalisation(of: train)

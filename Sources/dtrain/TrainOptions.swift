@@ -10,8 +10,9 @@ import Train
 struct DataOptions: ParsableArguments {
     @Option(help: .key("dataset")) var dataset: DatasetName?
     @Option(help: .key("data-dir")) var dataDir: String?
-    @Option(help: .key("train-limit")) var trainLimit: Int?
-    @Option(help: .key("test-limit")) var testLimit: Int?
+    @Option(parsing: .unconditional, help: .key("train-limit")) var trainLimit: Int?
+    @Option(parsing: .unconditional, help: .key("test-limit")) var testLimit: Int?
+    @Option(help: .key("classes", valueName: "ids")) var classes: String?
     @Option(help: .key("cache-dir")) var cacheDir: String?
     @Option(help: .key("mean", valueName: "m1,m2,…")) var mean: String?
     @Option(help: .key("std", valueName: "s1,s2,…")) var std: String?
@@ -41,15 +42,20 @@ struct DataOptions: ParsableArguments {
 struct ModelOptions: ParsableArguments {
     @Option(help: .key("model")) var model: ModelKind?
     @Option(help: .key("loss")) var loss: LossKind?
-    @Option(name: .customLong("lambda"), help: .key("lambda")) var lambda: Double?
-    @Option(help: .key("tau")) var tau: Double?
-    @Option(help: .key("beta")) var beta: Double?
+    @Option(name: .customLong("lambda"), parsing: .unconditional, help: .key("lambda")) var lambda: Double?
+    @Option(parsing: .unconditional, help: .key("tau")) var tau: Double?
+    @Option(parsing: .unconditional, help: .key("beta")) var beta: Double?
     @Option(name: .customLong("init"), help: .key("init", valueName: "FILE")) var initWeights: String?
     @Option(help: .key("init-head", valueName: "yes|no")) var initHead: YesNo?
-    @Option(help: .key("image-size")) var imageSize: Int?
+    @Option(parsing: .unconditional, help: .key("image-size")) var imageSize: Int?
     @Option(help: .key("norm")) var norm: NormKind?
-    @Option(help: .key("norm-groups")) var normGroups: Int?
+    @Option(parsing: .unconditional, help: .key("norm-groups")) var normGroups: Int?
     @Option(help: .key("stem")) var stem: StemKind?
+    @Option(help: .key("patch-size")) var patchSize: Int?
+    @Option(help: .key("embed-dim")) var embedDim: Int?
+    @Option(help: .key("depth")) var depth: Int?
+    @Option(help: .key("heads")) var heads: Int?
+    @Option(help: .key("mlp-ratio")) var mlpRatio: Double?
 
     func apply(to c: inout TrainConfig) {
         if let model { c.model = model.rawValue }
@@ -63,19 +69,24 @@ struct ModelOptions: ParsableArguments {
         if let norm { c.norm = norm }
         if let normGroups { c.normGroups = normGroups }
         if let stem { c.stem = stem }
+        if let patchSize { c.patchSize = patchSize }
+        if let embedDim { c.embedDim = embedDim }
+        if let depth { c.depth = depth }
+        if let heads { c.heads = heads }
+        if let mlpRatio { c.mlpRatio = mlpRatio }
     }
 }
 
 struct OptimOptions: ParsableArguments {
-    @Option(help: .key("batch-size")) var batchSize: Int?
-    @Option(help: .key("epochs")) var epochs: Int?
-    @Option(help: .key("max-steps")) var maxSteps: Int?
-    @Option(help: .key("lr")) var lr: Double?
-    @Option(help: .key("weight-decay")) var weightDecay: Double?
+    @Option(parsing: .unconditional, help: .key("batch-size")) var batchSize: Int?
+    @Option(parsing: .unconditional, help: .key("epochs")) var epochs: Int?
+    @Option(parsing: .unconditional, help: .key("max-steps")) var maxSteps: Int?
+    @Option(parsing: .unconditional, help: .key("lr")) var lr: Double?
+    @Option(parsing: .unconditional, help: .key("weight-decay")) var weightDecay: Double?
     @Option(help: .key("optimizer")) var optimizer: OptimizerKind?
-    @Option(help: .key("momentum")) var momentum: Double?
-    @Option(help: .key("warmup-epochs")) var warmupEpochs: Double?
-    @Option(help: .key("seed")) var seed: UInt64?
+    @Option(parsing: .unconditional, help: .key("momentum")) var momentum: Double?
+    @Option(parsing: .unconditional, help: .key("warmup-epochs")) var warmupEpochs: Double?
+    @Option(parsing: .unconditional, help: .key("seed")) var seed: UInt64?
 
     func apply(to c: inout TrainConfig) {
         if let batchSize { c.batchSize = batchSize }
@@ -92,15 +103,19 @@ struct OptimOptions: ParsableArguments {
 
 struct RunOptions: ParsableArguments {
     @Option(help: .key("out")) var out: String?
-    @Option(help: .key("log-every")) var logEvery: Int?
-    @Option(help: .key("blas-threads")) var blasThreads: Int?
+    @Option(parsing: .unconditional, help: .key("log-every")) var logEvery: Int?
+    @Option(parsing: .unconditional, help: .key("blas-threads")) var blasThreads: Int?
     @Flag(help: .key("quiet")) var quiet = false
     @Option(help: "YAML or JSON config file with any of these options as keys (batch-size: 64); flags override it.")
     var config: String?
-    @Option(help: .key("checkpoint-every")) var checkpointEvery: Int?
-    @Option(help: .key("checkpoint-every-epochs")) var checkpointEveryEpochs: Int?
+    @Option(parsing: .unconditional, help: .key("checkpoint-every")) var checkpointEvery: Int?
+    @Option(parsing: .unconditional, help: .key("checkpoint-every-epochs")) var checkpointEveryEpochs: Int?
     @Flag(help: .key("overlap")) var noOverlap = false
-    @Option(help: .key("bucket-size")) var bucketSize: Int?
+        @Option(parsing: .unconditional, help: .key("bucket-size")) var bucketSize: Int?
+    @Flag(help: .key("checkpoint")) var noCheckpoint = false
+    @Option(parsing: .unconditional, help: .key("checkpoint-minutes")) var checkpointMinutes: Double?
+    @Option(parsing: .unconditional, help: .key("divergence-factor")) var divergenceFactor: Double?
+    @Option(parsing: .unconditional, help: .key("step-timeout")) var stepTimeout: Double?
 
     func apply(to c: inout TrainConfig) {
         if let out { c.out = out }
@@ -111,13 +126,17 @@ struct RunOptions: ParsableArguments {
         if quiet { c.quiet = true }
         if noOverlap { c.overlap = false }
         if let bucketSize { c.bucketSize = bucketSize }
+        if noCheckpoint { c.checkpoint = false }
+        if let checkpointMinutes { c.checkpointMinutes = checkpointMinutes }
+        if let divergenceFactor { c.divergenceFactor = divergenceFactor }
+        if let stepTimeout { c.stepTimeout = stepTimeout }
     }
 }
 
 struct EvalOptions: ParsableArguments {
     @Option(help: .key("eval", valueName: "modes")) var eval: String?
-    @Option(help: .key("knn-k")) var knnK: Int?
-    @Option(help: .key("probe-epochs")) var probeEpochs: Int?
+    @Option(parsing: .unconditional, help: .key("knn-k")) var knnK: Int?
+    @Option(parsing: .unconditional, help: .key("probe-epochs")) var probeEpochs: Int?
     @Flag(help: .key("epoch-eval")) var noEpochEval = false
 
     func validate() throws {
@@ -142,6 +161,9 @@ func makeConfig(data: DataOptions, model: ModelOptions, optim: OptimOptions, run
     var c = base
     if let path = run.config { c = try TrainConfig.load(path: path) }
     data.apply(to: &c); model.apply(to: &c); optim.apply(to: &c); run.apply(to: &c)
+    if let classes = data.classes {
+        do { try c.set("classes", to: classes) } catch { throw ValidationError("--classes: \(error)") }
+    }
     try eval.apply(to: &c)
     return c
 }

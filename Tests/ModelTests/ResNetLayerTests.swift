@@ -46,9 +46,10 @@ func naiveConv(x: [Float], w: [Float], b: [Float]?, batch: Int, inC: Int, outC: 
         ConvCase(inC: 2, outC: 2, k: 7, stride: 2, padding: 3, bias: false, h: 9, w: 8),
         ConvCase(inC: 2, outC: 3, k: 3, stride: 1, padding: 0, bias: true, h: 5, w: 4),
         ConvCase(inC: 1, outC: 2, k: 4, stride: 4, padding: 0, bias: true, h: 8, w: 8),
+        ConvCase(inC: 3, outC: 2, k: 3, stride: 1, padding: 1, bias: false, h: 5, w: 4),   // the fast path, no bias
     ]
 
-    /// The general path matches a direct convolution, and its gradients match central differences; a second
+    /// The general path (and the 3×3 fast path without bias) matches a direct convolution, and its gradients match central differences; a second
     /// backward with `accumulateInput` doubles dX.
     @Test(arguments: convCases)
     func generalConvolution(_ t: ConvCase) {
@@ -56,7 +57,7 @@ func naiveConv(x: [Float], w: [Float], b: [Float]?, batch: Int, inC: Int, outC: 
         var registry = ParameterRegistry()
         let conv = Conv2d(inChannels: t.inC, outChannels: t.outC, kernel: t.k, stride: t.stride, padding: t.padding,
                           bias: t.bias, height: t.h, width: t.w, name: "conv", registry: &registry)
-        #expect(!conv.isSame3x3)
+        #expect(conv.isSame3x3 == (t.k == 3 && t.stride == 1 && t.padding == 1))
         let params = Arena(count: registry.layout.total), grads = Arena(count: registry.layout.total)
         let x = Arena(count: batch * conv.inputSize), y = Arena(count: batch * conv.outputSize)
         let c = Arena(count: y.count), dX = Arena(count: x.count), scratch = Arena(count: conv.scratchCount)

@@ -52,7 +52,7 @@ struct ConfigFileTests {
         #expect(c.problems().isEmpty)
         c.tau = 0; c.lambda = 1.5; c.beta = -1; c.batchSize = 0; c.epochs = 0; c.maxSteps = 0; c.lr = .nan
         c.weightDecay = -1; c.momentum = 1; c.warmupEpochs = -1; c.trainLimit = 0; c.testLimit = 0; c.logEvery = 0
-        c.blasThreads = 0; c.knnK = 0; c.model = "vit"; c.optimizer = "lamb"; c.dataset = "imagenet"
+        c.blasThreads = 0; c.knnK = 0; c.model = "vit-huge"; c.optimizer = "lamb"; c.dataset = "imagenet"
         let problems = c.problems()
         for flag in ["--tau", "--lambda", "--beta", "--batch-size", "--epochs", "--max-steps", "--lr", "--weight-decay",
                      "--momentum", "--warmup-epochs", "--train-limit", "--test-limit", "--log-every", "--blas-threads",

@@ -91,12 +91,15 @@ import Testing
                                             "batch-size", "epochs", "max-steps", "lr", "weight-decay", "optimizer",
                                             "momentum", "warmup-epochs", "seed", "train-limit", "test-limit", "eval",
                                             "knn-k", "probe-epochs"])
-        #expect(Array(names.suffix(6)) == ["init", "init-head", "image-size", "norm", "norm-groups", "stem"])
+        // New keys go at the end of the table (results.csv column order): `classes`, then the ViT shape keys.
+        #expect(Array(names.suffix(12)) == ["init", "init-head", "image-size", "norm", "norm-groups", "stem",
+                                            "classes", "patch-size", "embed-dim", "depth", "heads", "mlp-ratio"])
         #expect(TrainConfig().parameterColumns.first { $0.name == "lr" }?.value == "0.05")
     }
 
     @Test(arguments: [
-        ("model", "vit", "mlp, cnn, resnet18, resnet34, resnet50, resnet101, resnet20"),
+        ("model", "vit-huge", "mlp, cnn, resnet18, resnet34, resnet50, resnet101, resnet20, vit, vit-tiny, "
+            + "vit_tiny_patch16_224, vit_small_patch16_224, vit_base_patch16_224"),
         ("loss", "foo", "ce, supcon, ce+supcon, hscl, ce+hscl, clce, clce-no-hnm"),
         ("optimizer", "lbfgs", "sgd, adamw"), ("dataset", "imagenet", "fashion-mnist, mnist, cifar10"),
         ("norm", "layer", "batch, group"), ("stem", "deep", "imagenet, cifar"),
@@ -168,7 +171,7 @@ import Testing
     }
 
     /// Flags of `dtrain train` that are not settings of the run.
-    let commandOnly: Set<String> = ["--config", "--resume", "--fail-at-step", "--fail-rank", "--help",
+    let commandOnly: Set<String> = ["--config", "--resume", "--overwrite", "--fail-at-step", "--fail-rank", "--help",
                                     "--print-config"]
 
     @Test func everyKeyHasAFlagAndEveryFlagAKey() throws {

@@ -45,7 +45,7 @@ struct ConfigYAMLTests {
         #expect(message("epochs: 3\nbatchsize: 12\n").contains(":2: unknown key \"batchsize\""))
         #expect(message("epochs: 3\nseed: 1\nbatch-size: \"64\"\n").contains(":3: bad value for \"batch-size\""))
         #expect(message("epochs: 1.5\n").contains(":1: bad value for \"epochs\""))
-        #expect(message("tau: 0.5\nmodel: vit\n").contains(":2: bad value for \"model\""))
+        #expect(message("tau: 0.5\nmodel: lenet\n").contains(":2: bad value for \"model\""))
         #expect(message("tau: 0.5\neval: [top5]\n").contains(":2: bad value for \"eval"))
         #expect(message("tau: 0.5\nlr:\n  a: 1\n").contains(":2: bad value for \"lr\": a mapping"))
         #expect(message("- 1\n- 2\n").contains(":1: a mapping of settings"))

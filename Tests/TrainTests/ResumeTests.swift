@@ -59,10 +59,11 @@ private func train(_ config: TrainConfig, ranks: Int, control: RunControl = RunC
     }[0]
 }
 
-/// Runs to step 12 with a failure after step 11 (last checkpoint: step 8), then resumes in the same folder.
+/// Runs to step 12 with a failure after step 9 (last checkpoint: step 8; the default epoch checkpoint is at step 10),
+/// then resumes in the same folder.
 private func interruptedAndResumed(_ config: TrainConfig, ranks: Int, resumeRanks: Int) throws {
     #expect(throws: TrainingError.self) {
-        try train(config, ranks: ranks, control: RunControl(failAtStep: 11, failRank: ranks - 1))
+        try train(config, ranks: ranks, control: RunControl(failAtStep: 9, failRank: ranks - 1))
     }
     let checkpoint = try SafeTensors.read(path: checkpointPath(directory: config.out!))
     #expect(checkpoint.metadata[CheckpointKey.step] == "8")

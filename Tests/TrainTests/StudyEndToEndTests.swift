@@ -156,27 +156,36 @@ func csvRows(_ path: String) throws -> [[String: String]] {
 
     @Test func failedRunsAreRecordedAndTheStudyGoesOn() throws {
         let dir = freshDirectory("failures")
-        // lr 1e30 makes the loss non-finite after the first step; batch 1 < 2 ranks; λ 2 is out of range.
-        let grid = try StudyGrid.parse("loss=ce lr=0.05,1e30 batch=1,16 lambda=0.5,2")
+        // A value out of range anywhere in the grid stops the study before its first run.
+        let bad = try StudyGrid.parse("loss=ce lr=0.05,1e30 lambda=0.5,2")
+        do {
+            _ = try study(bad, dir)
+            Issue.record("lambda=2 accepted")
+        } catch {
+            #expect("\(error)".contains("lambda=2: --lambda must be in [0, 1]"), "\(error)")
+            #expect("\(error)".contains("nothing was run"), "\(error)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir + "/runs"))
+        // lr 1e30 makes the loss non-finite after the first step; batch 1 < 2 ranks.
+        let grid = try StudyGrid.parse("loss=ce lr=0.05,1e30 batch=1,16")
         let (outcome, observer) = try study(grid, dir)
-        #expect(outcome.records.count == 8)
-        let byName = Dictionary(uniqueKeysWithValues: outcome.records.map { ($0.run, $0) })
-        #expect(byName["lr=0.05_batch-size=16_lambda=0.5"]?.ok == true)
-        let nonFinite = byName["lr=1e30_batch-size=16_lambda=0.5"]!
+        #expect(outcome.records.count == 4)
+        func record(_ name: String) -> StudyRecord? { outcome.records.first { $0.run.hasPrefix(name + "_") } }
+        #expect(record("lr=0.05_batch-size=16")?.ok == true)
+        let nonFinite = try #require(record("lr=1e30_batch-size=16"))
         #expect(!nonFinite.ok && nonFinite.failure!.contains("non-finite loss"))
-        #expect(byName["lr=0.05_batch-size=1_lambda=0.5"]!.failure!.contains("smaller than the 2 ranks"))
-        #expect(byName["lr=0.05_batch-size=16_lambda=2"]!.failure!.contains("--lambda must be in [0, 1]"))
-        #expect(outcome.failed == 7)
+        #expect(record("lr=0.05_batch-size=1")?.failure?.contains("smaller than the 2 ranks") == true)
+        #expect(outcome.failed == 3)
         let rows = try csvRows(dir + "/results.csv")
-        #expect(rows.count == 8 && rows.filter { $0["status"] == "failed" }.count == 7)
-        let failedRow = rows.first { $0["run"] == "lr=1e30_batch-size=16_lambda=0.5" }
+        #expect(rows.count == 4 && rows.filter { $0["status"] == "failed" }.count == 3)
+        let failedRow = rows.first { $0["run"]?.hasPrefix("lr=1e30_batch-size=16_") == true }
         #expect(failedRow?["failure"]?.contains("non-finite") == true)
         let md = try String(contentsOfFile: dir + "/summary.md", encoding: .utf8)
         #expect(md.contains("## Failed runs") && md.contains("failed"))
         #expect(observer.lines.contains { $0.contains("FAILED: non-finite loss") })
         // Failed runs count as finished unless asked to retry.
         let (again, _) = try study(grid, dir)
-        #expect(again.ran == 0 && again.skipped == 8)
+        #expect(again.ran == 0 && again.skipped == 4)
         var options = StudyOptions(directory: dir)
         options.retryFailed = true
         options.plots = false
@@ -184,7 +193,27 @@ func csvRows(_ path: String) throws -> [[String: String]] {
         let retried = try LocalGroup.run(size: 2) { comm in
             try runStudy(grid: grid, base: base, options: options, comm: comm)
         }[0]
-        #expect(retried.ran == 7 && retried.skipped == 1 && retried.failed == 7)
+        #expect(retried.ran == 3 && retried.skipped == 1 && retried.failed == 3)
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    /// Two grids in one study folder whose axes give the same readable names (`seed=0`) keep apart: each run's
+    /// folder carries a hash of its full settings, and results.csv lists the finished runs of both.
+    @Test func gridsSharingAFolderDoNotCollide() throws {
+        let dir = freshDirectory("shared")
+        let ce = try StudyGrid.parse("loss=ce seed=0,1"), clce = try StudyGrid.parse("loss=clce seed=0,1")
+        let (first, _) = try study(ce, dir)
+        let (second, _) = try study(clce, dir)
+        #expect(first.ran == 2 && second.ran == 2 && second.skipped == 0)
+        let names = Set(first.records.map(\.run) + second.records.map(\.run))
+        #expect(names.count == 4 && names.allSatisfy { $0.hasPrefix("seed=") }, "\(names)")
+        #expect(try ce.runFolder(0, base: tinyBase()) != clce.runFolder(0, base: tinyBase()))
+        let rows = try csvRows(dir + "/results.csv")
+        #expect(Set(rows.compactMap { $0["run"] }) == names)
+        #expect(Set(rows.compactMap { $0["loss"] }) == ["ce", "clce"])
+        // Running the first grid again skips its finished runs.
+        let (again, _) = try study(ce, dir)
+        #expect(again.ran == 0 && again.skipped == 2)
         try? FileManager.default.removeItem(atPath: dir)
     }
 
@@ -202,7 +231,7 @@ func csvRows(_ path: String) throws -> [[String: String]] {
 
         let dir = freshDirectory("interrupted")
         var first = try grid.config(0, base: base)
-        first.out = dir + "/runs/" + grid.runName(0)
+        first.out = dir + "/runs/" + (try grid.runFolder(0, base: base))
         let data = try loadDatasets(first)
         #expect(throws: TrainingError.self) {
             try LocalGroup.run(size: 2) { comm in
@@ -224,7 +253,7 @@ func csvRows(_ path: String) throws -> [[String: String]] {
 
         // A corrupt checkpoint: not resumed, started afresh, same result.
         let corruptDir = freshDirectory("corrupt")
-        let runDir = corruptDir + "/runs/" + grid.runName(0)
+        let runDir = corruptDir + "/runs/" + (try grid.runFolder(0, base: base))
         try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
         try writeFileAtomically(Array("not a checkpoint".utf8), to: runDir + "/checkpoint.safetensors")
         let (fresh, freshObserver) = try study(grid, corruptDir, base: base)
@@ -248,7 +277,7 @@ func csvRows(_ path: String) throws -> [[String: String]] {
         #expect(last.records.map(\.summary?.finalLoss) == every.records.map(\.summary?.finalLoss))
         #expect(last.records.map(\.summary?.testAccuracy) == every.records.map(\.summary?.testAccuracy))
         func evaluations(_ dir: String) throws -> Int {
-            try String(contentsOfFile: dir + "/runs/" + grid.runName(0) + "/metrics.jsonl", encoding: .utf8)
+            try String(contentsOfFile: dir + "/runs/" + grid.runFolder(0, base: base) + "/metrics.jsonl", encoding: .utf8)
                 .split(separator: "\n").filter { $0.contains("\"test_accuracy\"") }.count
         }
         #expect(try evaluations(everyDir) == 3)

@@ -8,7 +8,7 @@ if cc -shared -fPIC -O2 -o "$WORK/malloc-count.so" scripts/tools/malloc-count.c 
         # Every process of the run reports (timeout, MPI's singleton helper, dtrain); dtrain's count is the largest.
         sort -k2 -n "$WORK/mc" | tail -n 1 | awk '{ print $2 }'
     }
-    for model in mlp cnn resnet20; do
+    for model in mlp cnn resnet20 vit-tiny; do
         few=$(count_allocations "$model" 3); many=$(count_allocations "$model" 30)
         if [ -n "$few" ] && [ -n "$many" ] && [ "$few" -gt 10000 ] && [ $((many - few)) -le 5 ] && [ $((few - many)) -le 5 ]; then
             ok "$model: $few allocations after 2+3 steps, $many after 2+30 steps"

@@ -158,18 +158,20 @@ timeout 300 $MPIRUN -n 2 "$BIN" study "${STUDY_ARGS[@]}" --out "$REL/study-full"
     || { fail "uninterrupted study"; tail -5 "$REL/study-full.out"; }
 timeout 300 $MPIRUN -n 2 "$BIN" study "${STUDY_ARGS[@]}" --out "$REL/study-cut" >"$REL/study-cut.out" 2>&1 &
 job=$!
-for _ in $(seq 1 600); do [ -e "$REL/study-cut/runs/seed=0/checkpoint.safetensors" ] && break; sleep 0.05; done
+# Run folders are the grid point plus a hash of the run's settings: runs/seed=0_<hash>.
+for _ in $(seq 1 600); do compgen -G "$REL/study-cut/runs/seed=0_*/checkpoint.safetensors" >/dev/null && break; sleep 0.05; done
 victim=""
 for p in $(rel_pids "$REL/study-cut"); do
     tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1" && victim=$p
 done
 [ -n "$victim" ] && kill -9 "$victim"
 wait "$job"
-cut_step=$(checkpoint_step "$REL/study-cut/runs/seed=0")
-if [ -n "$victim" ] && [ ! -e "$REL/study-cut/runs/seed=0/result.json" ] && no_leftovers "$REL/study-cut"; then
+cut_run=$(compgen -G "$REL/study-cut/runs/seed=0_*" | head -1)
+cut_step=$(checkpoint_step "$cut_run")
+if [ -n "$victim" ] && [ ! -e "$cut_run/result.json" ] && no_leftovers "$REL/study-cut"; then
     if timeout 300 $MPIRUN -n 2 "$BIN" study "${STUDY_ARGS[@]}" --out "$REL/study-cut" >"$REL/study-again.out" 2>&1 \
        && grep -q "resumed from .* at step $cut_step" "$REL/study-again.out" \
-       && d=$(same_metrics "$REL/study-full/runs/seed=0/metrics.jsonl" "$REL/study-cut/runs/seed=0/metrics.jsonl" 0) \
+       && d=$(same_metrics "$(compgen -G "$REL/study-full/runs/seed=0_*")/metrics.jsonl" "$cut_run/metrics.jsonl" 0) \
        && cmp -s <(cut -d, -f1-2,24-30 "$REL/study-full/results.csv") <(cut -d, -f1-2,24-30 "$REL/study-cut/results.csv")
     then
         ok "study killed in its first run (checkpoint step $cut_step): continued there, metrics identical ($d)"

@@ -1,0 +1,81 @@
+// The stalled-rank watchdog. A rank that stops (SIGSTOP, a hung file system, a swapped-out node) leaves the others
+// blocked in the next collective forever, spinning. A background thread on every rank watches the time since the
+// training loop last made progress; past the timeout it prints the step and the wait and ends the job (MPI_Abort
+// through `Communicator.abort`), so the scheduler gets its nodes back and the last checkpoint stands.
+//
+// The loop calls `beat(step:)` after every step and around checkpoints (no allocation: it stores two numbers), and
+// `pause()`/`resume()` around evaluations, whose length has nothing to do with a step's. Timeout: `--step-timeout`
+// seconds, or by default max(300 s, 10 × the slowest step seen).
+import Collective
+import Foundation
+import Tensor
+
+/// Watches the training loop's progress and ends the job when it stalls.
+final class StepWatchdog: @unchecked Sendable {
+    /// [last beat (monotonic s), slowest step (s), paused (0/1), stop (0/1), step] as Doubles: one allocation, plain
+    /// loads and stores (a torn read of a Double is impossible on the 64-bit targets dtrain runs on).
+    private let state: UnsafeMutablePointer<Double>
+    /// The fixed timeout, or nil for max(minimum, factor × slowest step).
+    let fixedTimeout: Double?
+    let minimumTimeout: Double
+    let factor: Double
+    let rank: Int
+    private let onStall: (String) -> Void
+
+    /// A watchdog (not yet running). `onStall` receives the message and must not return (it aborts the job).
+    init(fixedTimeout: Double?, minimumTimeout: Double = 300, factor: Double = 10, rank: Int,
+         onStall: @escaping (String) -> Void) {
+        state = .allocate(capacity: 5)
+        state.initialize(repeating: 0, count: 5)
+        state[0] = monotonicSeconds()
+        self.fixedTimeout = fixedTimeout
+        self.minimumTimeout = minimumTimeout
+        self.factor = factor
+        self.rank = rank
+        self.onStall = onStall
+    }
+
+    deinit { state.deallocate() }
+
+    /// The timeout now: the fixed one, or max(minimum, factor × slowest step).
+    var timeout: Double { fixedTimeout ?? max(minimumTimeout, factor * state[1]) }
+
+    /// Starts the watching thread (checks a few times per timeout, at least once a second).
+    func start() {
+        let poll = min(1.0, max(0.05, (fixedTimeout ?? minimumTimeout) / 10))
+        Thread.detachNewThread { [self] in
+            while state[3] == 0 {
+                Thread.sleep(forTimeInterval: poll)
+                if state[3] != 0 { break }
+                let waited = monotonicSeconds() - state[0]
+                if state[2] == 0 && waited > timeout {
+                    let step = Int(state[4])
+                    onStall(String(format: "rank %d: no training step finished for %.1f s (the last was step %d; "
+                                   + "waiting for step %d in a collective); another rank is stalled or gone, so the "
+                                   + "job is ended (--step-timeout %.0f s; 0 turns this off)", rank, waited, step,
+                                   step + 1, timeout))
+                }
+            }
+        }
+    }
+
+    /// Records progress after `step` steps; `stepSeconds` (the step's duration) updates the slowest step.
+    @inline(__always)
+    func beat(step: Int, stepSeconds: Double = 0) {
+        state[0] = monotonicSeconds()
+        state[4] = Double(step)
+        if stepSeconds > state[1] { state[1] = stepSeconds }
+    }
+
+    /// Stops watching (during an evaluation).
+    func pause() { state[2] = 1 }
+
+    /// Watches again from now.
+    func resume() {
+        state[0] = monotonicSeconds()
+        state[2] = 0
+    }
+
+    /// Ends the watching thread.
+    func stop() { state[3] = 1 }
+}
