@@ -2,7 +2,8 @@
 import PackageDescription
 
 // Layering (see docs/ARCHITECTURE.md): only Collective touches MPI, only Tensor touches BLAS, only FileIO (CRC-32)
-// and Data (gzip) touch zlib; Model and Loss know nothing of ranks; Train orchestrates; dtrain is the command line.
+// and Data (gzip) touch zlib, only Data touches libpng and libjpeg (image folders); Model and Loss know nothing of
+// ranks; Train orchestrates; dtrain is the command line.
 // Numeric modules are optimised in debug builds too, so `swift test` runs real-size checks quickly.
 let unchecked: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
                                  .unsafeFlags(["-O"], .when(configuration: .debug))]
@@ -16,6 +17,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c",
@@ -24,6 +26,10 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
                        providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
+                       providers: [.apt(["libjpeg62-turbo-dev"])]),
         .target(name: "Tensor", dependencies: ["CBLAS", .product(name: "RealModule", package: "swift-numerics")],
                 swiftSettings: unchecked),
         .target(name: "Collective", dependencies: ["CMPI"]),
@@ -31,11 +37,11 @@ let package = Package(
         .target(name: "Loss", dependencies: ["Tensor", .product(name: "RealModule", package: "swift-numerics")],
                 swiftSettings: unchecked),
         .target(name: "FileIO", dependencies: ["CZlib"]),
-        .target(name: "Data", dependencies: ["Tensor", "FileIO", "CZlib"], swiftSettings: unchecked),
+        .target(name: "Data", dependencies: ["Tensor", "FileIO", "CZlib", "CPNG", "CJPEG"], swiftSettings: unchecked),
         .target(name: "Checkpoint", dependencies: ["Tensor", "FileIO"]),
         .target(name: "Evaluation", dependencies: ["Tensor", "Collective", "Model", "Data"], swiftSettings: unchecked),
         .target(name: "Train", dependencies: ["Tensor", "Collective", "Model", "Loss", "Data", "Checkpoint", "FileIO",
-                                              "Evaluation"],
+                                              "Evaluation", .product(name: "Yams", package: "Yams")],
                 swiftSettings: unchecked),
         .executableTarget(name: "dtrain", dependencies: [
             "Train", "Evaluation", "Tensor", "Collective", "Model", "Loss", "Data", "FileIO",

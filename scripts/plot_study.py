@@ -4,8 +4,11 @@
 Reads DIR/results.csv (written by `dtrain study`) and writes
   DIR/accuracy_vs_batch.png   test accuracy against global batch size (log2 axis), one line per loss, when batch-size varies
   DIR/accuracy_vs_lambda.png  test accuracy against lambda, one line per loss, when lambda varies
-Each point is the mean over the seeds of the successful runs, error bars one sample standard deviation. A line
-groups the runs sharing every other varying setting; its label names the evaluation behind the accuracy.
+  DIR/accuracy_by_loss.png    test accuracy per loss as bars, when nothing but the loss and the seed varies (the
+                              ablation preset, or a single configuration over seeds)
+Each point or bar is the mean over the seeds of the successful runs, error bars one sample standard deviation. A
+line groups the runs sharing every other varying setting; its label names the evaluation behind the accuracy.
+Every plot names the dataset, model, epochs and train-limit of its runs below the title.
 Exit status: 0 written (or nothing to plot), 2 bad usage or input, 3 matplotlib missing.
 """
 import csv
@@ -36,6 +39,52 @@ def mean_std(values):
     m = sum(values) / n
     s = math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
     return m, s
+
+
+def context(rows):
+    """"dataset fashion-mnist, model mlp, 3 epochs, train-limit 2000": the settings every plot names (each one's
+    values joined by / when runs differ)."""
+    def values(name, unset):
+        seen = []
+        for r in rows:
+            v = r.get(name, "") or unset
+            if v not in seen:
+                seen.append(v)
+        return "/".join(seen) if seen else "?"
+    return (f"dataset {values('dataset', '?')}, model {values('model', '?')}, {values('epochs', '?')} epochs, "
+            f"train-limit {values('train-limit', 'all')}")
+
+
+def plot_bars(rows, params, out_path, plt):
+    """Bars of the mean test accuracy per loss (order of first appearance), error bars one sample std over seeds."""
+    ok = [r for r in rows if r["status"] == "ok" and r["test_accuracy"] != ""]
+    groups = OrderedDict()
+    for r in ok:
+        groups.setdefault(r["loss"], []).append((100 * float(r["test_accuracy"]), r["test_eval"]))
+    if not groups:
+        return False
+    names = list(groups)
+    stats = [mean_std([a for a, _ in groups[n]]) for n in names]
+    fig, ax = plt.subplots(figsize=(max(4.8, 1.1 * len(names) + 2), 4.4))
+    bars = ax.bar(range(len(names)), [m for m, _ in stats], yerr=[sd for _, sd in stats], capsize=4,
+                  color=[f"C{i % 10}" for i in range(len(names))])
+    for bar, name, (m, sd) in zip(bars, names, stats):
+        evals = "/".join(sorted({e for _, e in groups[name]}))
+        ax.annotate(f"{m:.1f}±{sd:.1f}\n({evals}, n={len(groups[name])})", (bar.get_x() + bar.get_width() / 2, m + sd),
+                    textcoords="offset points", xytext=(0, 3), ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=20 if len(names) > 4 else 0)
+    low = min(m - sd for m, sd in stats)
+    ax.set_ylim(max(0, low - 10), min(100, max(m + sd for m, sd in stats) + 8))
+    ax.set_ylabel("test accuracy (%)")
+    seeds = len({r["seed"] for r in rows})
+    ax.set_title(f"test accuracy by loss (mean ± std over {seeds} seed{'s' if seeds > 1 else ''})\n{context(rows)}",
+                 fontsize=10)
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=120)
+    plt.close(fig)
+    return True
 
 
 def plot_against(rows, params, x_name, out_path, log2, plt):
@@ -75,7 +124,7 @@ def plot_against(rows, params, x_name, out_path, log2, plt):
     ax.set_ylabel("test accuracy (%)")
     seeds = len({r["seed"] for r in rows})
     ax.set_title(f"test accuracy vs {'batch size' if x_name == 'batch-size' else 'λ'} "
-                 f"(mean ± std over {seeds} seed{'s' if seeds > 1 else ''})")
+                 f"(mean ± std over {seeds} seed{'s' if seeds > 1 else ''})\n{context(rows)}", fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -109,7 +158,13 @@ def main(argv):
             out = os.path.join(directory, name)
             if plot_against(rows, params, x_name, out, log2, plt):
                 written.append(out)
-    print("plot_study: wrote " + (", ".join(written) if written else "nothing (neither batch-size nor lambda varies)"),
+    varying = [p for p in params if p not in IGNORED and len({r[p] for r in rows}) > 1]
+    if set(varying) <= {"loss"}:
+        out = os.path.join(directory, "accuracy_by_loss.png")
+        if plot_bars(rows, params, out, plt):
+            written.append(out)
+    print("plot_study: wrote " + (", ".join(written) if written else
+                                  "nothing (no successful run, or settings other than batch-size, lambda or loss vary)"),
           file=sys.stderr)
     return 0
 

@@ -7,6 +7,7 @@ public struct DataError: Error, CustomStringConvertible, Sendable, Equatable {
     public enum Kind: String, Sendable {
         case missingFile, unreadable, badMagic, badDataType, badDimensions, truncated, trailingBytes
         case countMismatch, labelOutOfRange, badRecordSize, corruptGzip, unknownDataset, badSampling
+        case corruptImage, emptyClass, mixedChannels, mixedSizes
     }
 
     /// What went wrong.

@@ -52,6 +52,17 @@ public struct Dataset: Sendable {
         self.std = std
     }
 
+    /// The first `limit` images (all when nil or larger), normalisation kept.
+    public func prefix(_ limit: Int?) -> Dataset {
+        guard let limit, limit < count else { return self }
+        let kept = Buffer<UInt8>(count: limit * imageSize, repeating: 0)
+        kept.base.update(from: images.base, count: limit * imageSize)
+        let keptLabels = Buffer<Int32>(count: limit, repeating: 0)
+        keptLabels.base.update(from: labels.base, count: limit)
+        return Dataset(name: name, images: kept, labels: keptLabels, count: limit, channels: channels, height: height,
+                       width: width, classes: classes, mean: mean, std: std)
+    }
+
     /// The bytes of image `index`, (channels, height, width).
     public func image(_ index: Int) -> UnsafeBufferPointer<UInt8> {
         precondition(index >= 0 && index < count, "image index \(index) out of range 0..<\(count)")
@@ -70,7 +81,7 @@ public enum Normalisation {
 }
 
 /// The dataset names `loadDataset` accepts.
-public let datasetNames = ["fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic"]
+public let datasetNames = ["fashion-mnist", "mnist", "cifar10", "cifar100", "synthetic", "folder", "npy"]
 
 /// Loads `split` of the dataset `name` from `directory`, keeping the first `limit` images when given.
 ///
@@ -80,7 +91,11 @@ public let datasetNames = ["fashion-mnist", "mnist", "cifar10", "cifar100", "syn
 ///   `directory/cifar-10-batches-bin`.
 /// - cifar100: `train.bin` / `test.bin` (fine labels), in `directory` or `directory/cifar-100-binary`.
 /// - synthetic: `directory` is ignored; see `syntheticDataset` (10 classes, 1×28×28, 10000 train / 2000 test).
-public func loadDataset(name: String, directory: String, split: Split, limit: Int? = nil) throws -> Dataset {
+/// - folder: `train/<class>/*.{png,jpg,jpeg}`, `test/` or `val/` (ImageFolder.swift; `images` gives the target
+///   size, cache folder and progress callback).
+/// - npy: `train/images.npy`, `train/labels.npy`, `test/…` or `val/…` (ImageFolder.swift).
+public func loadDataset(name: String, directory: String, split: Split, limit: Int? = nil,
+                        images: ImageLoadOptions = ImageLoadOptions()) throws -> Dataset {
     if let limit, limit <= 0 {
         throw DataError(.badSampling, file: "--limit", "limit must be positive, got \(limit)")
     }
@@ -104,6 +119,10 @@ public func loadDataset(name: String, directory: String, split: Split, limit: In
         let file = split == .train ? "train.bin" : "test.bin"
         let path = try findFile(directory: base, candidates: [file], dataset: name, gzip: false)
         return try loadCIFAR(paths: [path], variant: .cifar100, limit: limit)
+    case "folder":
+        return try loadImageFolder(directory: directory, split: split, options: images).prefix(limit)
+    case "npy":
+        return try loadNPYDataset(directory: directory, split: split).prefix(limit)
     case "synthetic":
         let count = split == .train ? 10_000 : 2_000
         return syntheticDataset(count: min(count, limit ?? count), classes: 10, channels: 1, height: 28, width: 28,

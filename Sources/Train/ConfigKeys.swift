@@ -151,7 +151,38 @@ extension ConfigKey {
                   example: "2", rule: .atLeast(1)),
         .optional("mlp-ratio", \.mlpRatio, .trajectory, "MLP hidden size over D of the ViT models.",
                   unset: "the preset's", example: "4.0", rule: .positive),
+
+        // MARK: Image files
+        .optional("cache-dir", \.cacheDir, .runtime, "Folder for the decoded images of --dataset folder.",
+                  unset: "DIR/.dtrain-cache", example: "/tmp/cache", column: false),
+        channelList("mean", \.mean, "Per-channel mean of pixel/255 to normalise with, comma-separated (joined by + "
+                    + "in a study grid).", example: "0.5+0.4+0.3"),
+        channelList("std", \.std, "Per-channel standard deviation of pixel/255 to normalise with, comma-separated "
+                    + "(joined by + in a study grid).", example: "0.25+0.2+0.2"),
     ]
+
+    /// A per-channel list of numbers (`--mean`, `--std`): comma-separated as text, a JSON array in files.
+    static func channelList(_ name: String, _ path: WritableKeyPath<TrainConfig, [Double]?> & Sendable,
+                            _ help: String, example: String) -> ConfigKey {
+        let key = TrainConfig.CodingKeys(name)
+        return .custom(name, .trajectory, help, unset: "the dataset's (measured on the training split for folder "
+                       + "and npy)", example: example, column: false,
+                       read: { $0[keyPath: path].map { $0.map { "\($0)" }.joined(separator: ",") } },
+                       write: { config, text in
+                           let values = text.split(whereSeparator: { $0 == "," || $0 == "+" })
+                               .map { Double($0.trimmingCharacters(in: .whitespaces)) }
+                           guard !values.isEmpty, values.allSatisfy({ $0 != nil }) else {
+                               throw ConfigError("\(name): \"\(text)\" is not a comma-separated list of numbers")
+                           }
+                           config[keyPath: path] = values.map { $0! }
+                       },
+                       decode: { config, box in
+                           if box.contains(key) {
+                               config[keyPath: path] = try box.decodeIfPresent([Double].self, forKey: key)
+                           }
+                       },
+                       encode: { config, box in try box.encodeIfPresent(config[keyPath: path], forKey: key) })
+    }
 
     /// The table by name.
     static let byName: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })

@@ -104,6 +104,10 @@ public enum DatasetName: String, ConfigChoice {
     case cifar100
     /// Generated images, no files needed.
     case synthetic
+    /// An image folder: train/<class>/*.png|jpg|jpeg and test/ (or val/), as torchvision's ImageFolder.
+    case folder
+    /// numpy arrays: train/images.npy (uint8) and train/labels.npy, and test/ (or val/).
+    case npy
 }
 
 extension EvalMode: ConfigChoice {}

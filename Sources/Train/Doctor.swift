@@ -40,6 +40,8 @@ public struct DoctorReport: Codable, Sendable {
     public var perRank: [RankReport]
     public var checks: [CollectiveCheck]
     public var bandwidth: [BandwidthSample]
+    /// How the processes were started (mpirun, srun/pmix, singleton), when the caller told.
+    public var launcher: Launcher?
 }
 
 /// Options of a doctor run.
@@ -50,6 +52,8 @@ public struct DoctorOptions: Sendable {
     public var bandwidthIterations = 10
     /// A rank that throws after the first checks (tests that a failing rank takes the job down).
     public var failOnRank: Int? = nil
+    /// How the processes were started, reported as given (see `Launcher.detect(environment:)`).
+    public var launcher: Launcher? = nil
     public init() {}
 }
 
@@ -90,6 +94,11 @@ public func runDoctor<C: Communicator>(_ comm: C, options: DoctorOptions = Docto
     checks.append(try checkBroadcast(comm, count: 1_001, seed: options.seed))
     try comm.barrier()
     checks.append(CollectiveCheck(name: "barrier", ok: true, maxRelativeError: 0))
+    if let announced = options.launcher?.announcedSize {
+        // srun without PMIx (or a foreign PMIx) starts N singletons that each see a world of 1, without complaint.
+        checks.append(CollectiveCheck(name: "world size = launcher's (\(announced))", ok: announced == comm.size,
+                                      maxRelativeError: announced == comm.size ? 0 : 1))
+    }
 
     // Agree on the verdict: a check passes only if it passed on every rank.
     for i in checks.indices {
@@ -104,7 +113,7 @@ public func runDoctor<C: Communicator>(_ comm: C, options: DoctorOptions = Docto
         bandwidth.append(try measureBandwidth(comm, bytes: bytes, iterations: options.bandwidthIterations, allReduce: false))
     }
     return DoctorReport(ok: checks.allSatisfy(\.ok), ranks: comm.size, blasConfig: BLASThreads.configuration,
-                        perRank: perRank, checks: checks, bandwidth: bandwidth)
+                        perRank: perRank, checks: checks, bandwidth: bandwidth, launcher: options.launcher)
 }
 
 // MARK: - Closed-form checks
@@ -218,7 +227,9 @@ private func measureBandwidth<C: Communicator>(_ comm: C, bytes: Int, iterations
 extension DoctorReport {
     /// The human-readable table rank 0 prints.
     public func table() -> String {
-        var out = "dtrain doctor: \(ranks) rank(s); \(blasConfig)\n\n"
+        var out = "dtrain doctor: \(ranks) rank(s); \(blasConfig)\n"
+        if let launcher { out += "launched by: \(launcher.summary)\n" }
+        out += "\n"
         out += pad("rank", 6) + pad("host", 28) + pad("blas threads", 14) + "sgemm GFLOP/s\n"
         for r in perRank {
             out += pad("\(r.rank)", 6) + pad(r.host, 28) + pad("\(r.blasThreads)", 14) + String(format: "%.1f", r.sgemmGFLOPs) + "\n"

@@ -11,11 +11,24 @@ import Tensor
 
 /// One split of the data a config names, cut to its first `limit` images and resized as `--image-size` says
 /// (the loading `loadDatasets` does for both splits).
-public func loadSplit(_ config: TrainConfig, split: Split, limit: Int?) throws -> Dataset {
-    var data = try loadDataset(name: config.dataset, directory: config.dataDir, split: split, limit: limit)
+/// With `--mean/--std` (or the statistics a folder or npy run recorded) the images are normalised with those.
+/// `progress` receives the lines of a folder dataset's decoding.
+public func loadSplit(_ config: TrainConfig, split: Split, limit: Int?,
+                      progress: (@Sendable (String) -> Void)? = nil) throws -> Dataset {
+    let files = ImageLoadOptions(imageSize: config.imageSize, cacheDirectory: config.cacheDir, progress: progress)
+    var data = try loadDataset(name: config.dataset, directory: config.dataDir, split: split, limit: limit,
+                               images: files)
     if let size = config.imageSize, data.height != size || data.width != size {
         // Bilinear, as torch's interpolate(align_corners=False, antialias=False), once, before augmentation.
         data = data.resized(to: size)
+    }
+    if config.mean != nil || config.std != nil {
+        let mean = config.mean ?? data.mean.map(Double.init), std = config.std ?? data.std.map(Double.init)
+        guard mean.count == data.channels && std.count == data.channels else {
+            throw TrainingError("--mean/--std give \(mean.count)/\(std.count) values but the images have "
+                                + "\(data.channels) channel(s)")
+        }
+        data = data.normalised(mean: mean.map(Float.init), std: std.map(Float.init))
     }
     return data
 }
@@ -125,6 +138,9 @@ public func imageShape(of config: TrainConfig) throws -> (channels: Int, height:
     switch name {
     case .fashionMNIST, .mnist, .synthetic: shape = (1, 28, 28)
     case .cifar10, .cifar100: shape = (3, 32, 32)
+    case .folder, .npy:
+        let one = try loadSplit(config, split: .test, limit: 1)
+        shape = (one.channels, one.height, one.width)
     }
     if let size = config.imageSize { shape.height = size; shape.width = size }
     return shape

@@ -44,8 +44,10 @@ public struct EvaluationSource {
 
 /// One split of `config`'s data cut to the classes of a class-subset run (`config.classes`, labels remapped as the
 /// run saw them), the whole split otherwise.
-public func loadEvaluationSplit(_ config: TrainConfig, split: Split) throws -> Dataset {
-    let data = try loadSplit(config, split: split, limit: split == .train ? config.trainLimit : config.testLimit)
+public func loadEvaluationSplit(_ config: TrainConfig, split: Split,
+                                progress: (@Sendable (String) -> Void)? = nil) throws -> Dataset {
+    let data = try loadSplit(config, split: split, limit: split == .train ? config.trainLimit : config.testLimit,
+                             progress: progress)
     guard let classes = config.classes else { return data }
     if let bad = classes.first(where: { $0 >= data.classes }) {
         throw TrainingError("--classes: class \(bad) is outside 0..<\(data.classes) of \(config.dataset)")

@@ -365,14 +365,20 @@ func plotStudy(directory: String, options: StudyOptions, observer: RunObserver) 
 /// The exit status of scripts/plot_study.py when matplotlib cannot be imported.
 public let plotScriptMissingMatplotlib: Int32 = 3
 
-/// scripts/plot_study.py in the working directory, or in the repository holding the executable
-/// (.build/<configuration>/dtrain), or nil.
-func findPlotScript() -> String? {
-    var candidates = [FileManager.default.currentDirectoryPath + "/scripts/plot_study.py"]
+/// scripts/plot_study.py where `findScript` finds it, or nil.
+func findPlotScript() -> String? { findScript("plot_study.py") }
+
+/// The path of one of dtrain's scripts (`plot_study.py`, `plot_run.py`): in ./scripts, beside the executable
+/// (a copied binary with its scripts), in PREFIX/share/dtrain/scripts for an executable in PREFIX/bin
+/// (`make install`), or in the repository holding the executable (.build/<configuration>/dtrain); nil if nowhere.
+public func findScript(_ name: String) -> String? {
+    var candidates = [FileManager.default.currentDirectoryPath + "/scripts/" + name]
     let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? "").resolvingSymlinksInPath()
     var folder = executable.deletingLastPathComponent()
+    candidates.append(folder.appendingPathComponent(name).path)
+    candidates.append(folder.deletingLastPathComponent().appendingPathComponent("share/dtrain/scripts/" + name).path)
     for _ in 0..<4 {
-        candidates.append(folder.appendingPathComponent("scripts/plot_study.py").path)
+        candidates.append(folder.appendingPathComponent("scripts/" + name).path)
         folder = folder.deletingLastPathComponent()
     }
     return candidates.first { FileManager.default.fileExists(atPath: $0) }

@@ -94,6 +94,13 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var heads: Int? = nil
     /// MLP hidden size over D of the ViT models (nil: the preset's).
     public var mlpRatio: Double? = nil
+    /// Folder of the decoded-image cache of `--dataset folder` (nil: DIR/.dtrain-cache beside the data).
+    public var cacheDir: String? = nil
+    /// Per-channel mean of pixel/255 used to normalise (nil: the dataset's; for folder and npy data, measured on
+    /// the training split and recorded here when the run starts).
+    public var mean: [Double]? = nil
+    /// Per-channel standard deviation of pixel/255 (nil: as `mean`; either may be given alone).
+    public var std: [Double]? = nil
 
     public init() {}
 
@@ -144,11 +151,21 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// The learning rate actually used: `lr`, or 0.05·√(batch/256).
     public var baseLearningRate: Double { lr ?? 0.05 * (Double(batchSize) / 256).squareRoot() }
 
-    /// Reads a JSON config file; every key optional, unknown keys rejected.
+    /// Reads a YAML (`.yaml`, `.yml`) or JSON config file; every key optional, unknown keys and values of the wrong
+    /// type rejected with the line of their key.
     public static func load(path: String) throws -> TrainConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigError("cannot read config file \(path)")
         }
+        let text = String(decoding: data, as: UTF8.self)
+        if path.hasSuffix(".yaml") || path.hasSuffix(".yml") { return try parseYAML(text, path: path) }
+        do { return try decodeConfigJSON(data, path: path) } catch let e as ConfigError {
+            throw ConfigError(withLine(e.message, path: path, lines: jsonKeyLines(text)))
+        }
+    }
+
+    /// Decodes a JSON config; errors start with "path: " and quote the key at fault.
+    static func decodeConfigJSON(_ data: Foundation.Data, path: String) throws -> TrainConfig {
         do { return try JSONDecoder().decode(TrainConfig.self, from: data) } catch let e as ConfigError {
             throw ConfigError("\(path): \(e.message)")
         } catch let DecodingError.typeMismatch(_, ctx), let DecodingError.valueNotFound(_, ctx) {
@@ -190,6 +207,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     /// Problems with this configuration that do not depend on the data or the rank count, as messages.
     public func problems() -> [String] {
         var p = ConfigKey.all.compactMap { $0.problem(in: self) }
+        if let mean, let std, mean.count != std.count {
+            p.append("--mean and --std need one value per channel each, got \(mean.count) and \(std.count)")
+        }
+        if let std, !std.allSatisfy({ $0 > 0 && $0.isFinite }) { p.append("--std values must be > 0, got \(std)") }
         if (checkpointEvery > 0 || checkpointEveryEpochs > 0) && out == nil {
             p.append("--checkpoint-every and --checkpoint-every-epochs need --out DIR (the checkpoint is DIR/"
                      + "checkpoint.safetensors)")

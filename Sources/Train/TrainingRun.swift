@@ -26,9 +26,34 @@ public final class SilentObserver: RunObserver {
     public func evaluated(_ metrics: EpochMetrics) {}
 }
 
-/// Loads the datasets a config names (every rank reads the files itself), cut to `config.classes` when set.
-public func loadDatasets(_ config: TrainConfig) throws -> (train: Dataset, test: Dataset) {
-    (try loadEvaluationSplit(config, split: .train), try loadEvaluationSplit(config, split: .test))
+/// Loads the datasets a config names (every rank reads the files itself), cut to `config.classes` when set. Folder
+/// and npy data without `--mean/--std` are normalised with the training split's statistics on both splits
+/// (`recordingNormalisation` keeps them).
+public func loadDatasets(_ config: TrainConfig, progress: (@Sendable (String) -> Void)? = nil)
+    throws -> (train: Dataset, test: Dataset) {
+    let train = try loadEvaluationSplit(config, split: .train, progress: progress)
+    var test = try loadEvaluationSplit(config, split: .test, progress: progress)
+    if (config.mean == nil || config.std == nil) && measuresNormalisation(config) {
+        test = test.normalised(mean: train.mean, std: train.std)   // train's: the measured and the given values
+    }
+    return (train, test)
+}
+
+/// Whether the dataset's normalisation is measured on its files (folder, npy) rather than a published constant.
+func measuresNormalisation(_ config: TrainConfig) -> Bool {
+    config.datasetName == .folder || config.datasetName == .npy
+}
+
+extension TrainConfig {
+    /// This config with `mean`/`std` set to `train`'s measured statistics when they were not given and the data
+    /// is a folder or npy dataset, so DIR/config.json records them and `embed`/`--resume` normalise the same way.
+    public func recordingNormalisation(of train: Dataset) -> TrainConfig {
+        guard mean == nil || std == nil, measuresNormalisation(self) else { return self }
+        var c = self
+        c.mean = c.mean ?? train.mean.map(Double.init)
+        c.std = c.std ?? train.std.map(Double.init)
+        return c
+    }
 }
 
 /// How a run starts and (for tests) fails: not training settings, so not part of `TrainConfig`.

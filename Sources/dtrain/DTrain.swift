@@ -12,7 +12,7 @@ struct DTrain: ParsableCommand {
             Start on a new machine or cluster with `dtrain doctor`.
             """,
         subcommands: [TrainCommand.self, StudyCommand.self, EmbedCommand.self, ExportCommand.self, EvalCommand.self,
-                      FewShotCommand.self, AnalyzeCommand.self,
+                      FewShotCommand.self, AnalyzeCommand.self, PlotCommand.self,
                       Doctor.self, Bench.self],
         defaultSubcommand: TrainCommand.self)
 

@@ -53,6 +53,7 @@ struct Doctor: ParsableCommand {
                 }
                 throw ExitCode(ExitStatus.usage)
             }
+            options.launcher = Launcher.detect(environment: ProcessInfo.processInfo.environment)
             let report = try runDoctor(comm, options: options)
             if comm.rank == 0 {
                 if json {

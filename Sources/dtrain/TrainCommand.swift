@@ -35,6 +35,9 @@ struct TrainCommand: ParsableCommand {
 
     @Flag(help: .key("debug")) var debug = false
 
+    @Flag(help: "Print the effective config (defaults, config file, flags) as YAML and exit; --config reads it back.")
+    var printConfig = false
+
     @Option(help: ArgumentHelp("Continue the run saved in DIR/checkpoint.safetensors (its settings are the defaults; "
                                + "--out defaults to DIR); DIR or the checkpoint file itself.", valueName: "DIR"))
     var resume: String?
@@ -81,6 +84,10 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         var config = try trainConfig()
+        if printConfig {
+            print(try config.yaml(), terminator: "")
+            return
+        }
         var control = RunControl(resume: resume.map(resumeDirectory), failAtStep: failAtStep, failRank: failRank,
                                  overwrite: overwrite)
         if debug {
@@ -92,7 +99,8 @@ struct TrainCommand: ParsableCommand {
             control.command = (comm.size > 1 ? "mpirun -n \(comm.size) " : "")
                 + commandLineText([CommandLine.arguments.first ?? "dtrain"]) + " train"
             let observer = PrintingObserver(rank: comm.rank, perRank: config.debug)
-            let (train, test) = try loadDatasets(config)
+            let (train, test) = try loadDatasets(config, progress: comm.rank == 0 && !config.quiet ? printError : nil)
+            config = config.recordingNormalisation(of: train)
             if config.debug { try runDebugChecks(config: config, comm: comm, train: train, test: test, observer: observer) }
             let summary = try runTraining(config: config, comm: comm, train: train, test: test, observer: observer,
                                           control: control)

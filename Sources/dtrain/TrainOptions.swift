@@ -13,6 +13,17 @@ struct DataOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: .key("train-limit")) var trainLimit: Int?
     @Option(parsing: .unconditional, help: .key("test-limit")) var testLimit: Int?
     @Option(help: .key("classes", valueName: "ids")) var classes: String?
+    @Option(help: .key("cache-dir")) var cacheDir: String?
+    @Option(help: .key("mean", valueName: "m1,m2,…")) var mean: String?
+    @Option(help: .key("std", valueName: "s1,s2,…")) var std: String?
+
+    func validate() throws {
+        var c = TrainConfig()
+        do {
+            if let mean { try c.set("mean", to: mean) }
+            if let std { try c.set("std", to: std) }
+        } catch { throw ValidationError("\(error)") }
+    }
 
     func apply(to c: inout TrainConfig) {
         if let dataset {
@@ -22,6 +33,9 @@ struct DataOptions: ParsableArguments {
         if let dataDir { c.dataDir = dataDir }
         if let trainLimit { c.trainLimit = trainLimit }
         if let testLimit { c.testLimit = testLimit }
+        if let cacheDir { c.cacheDir = cacheDir }
+        if let mean { try? c.set("mean", to: mean) }   // checked by validate()
+        if let std { try? c.set("std", to: std) }
     }
 }
 
@@ -92,7 +106,7 @@ struct RunOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: .key("log-every")) var logEvery: Int?
     @Option(parsing: .unconditional, help: .key("blas-threads")) var blasThreads: Int?
     @Flag(help: .key("quiet")) var quiet = false
-    @Option(help: "JSON config file with any of these options as keys (e.g. {\"batch-size\": 64}); flags override it.")
+    @Option(help: "YAML or JSON config file with any of these options as keys (batch-size: 64); flags override it.")
     var config: String?
     @Option(parsing: .unconditional, help: .key("checkpoint-every")) var checkpointEvery: Int?
     @Option(parsing: .unconditional, help: .key("checkpoint-every-epochs")) var checkpointEveryEpochs: Int?

@@ -171,7 +171,8 @@ import Testing
     }
 
     /// Flags of `dtrain train` that are not settings of the run.
-    let commandOnly: Set<String> = ["--config", "--resume", "--overwrite", "--fail-at-step", "--fail-rank", "--help"]
+    let commandOnly: Set<String> = ["--config", "--resume", "--overwrite", "--fail-at-step", "--fail-rank", "--help",
+                                    "--print-config"]
 
     @Test func everyKeyHasAFlagAndEveryFlagAKey() throws {
         let flags = try trainFlags()

@@ -22,6 +22,32 @@ import Testing
         #expect(object["ok"] as? Bool == true)
     }
 
+    @Test func launcherIsReadFromTheEnvironment() {
+        let mpirun = Launcher.detect(environment: ["OMPI_COMM_WORLD_SIZE": "4", "OMPI_COMM_WORLD_RANK": "1",
+                                                   "PMIX_RANK": "1"])
+        #expect(mpirun == Launcher(kind: "mpirun", announcedSize: 4, slurmJobID: nil))
+        let srun = Launcher.detect(environment: ["PMIX_RANK": "0", "SLURM_JOB_ID": "7", "SLURM_STEP_ID": "0",
+                                                 "SLURM_STEP_NUM_TASKS": "4", "SLURM_NTASKS": "8"])
+        #expect(srun == Launcher(kind: "srun/pmix", announcedSize: 4, slurmJobID: "7"))
+        #expect(srun.summary == "srun/pmix (4 rank(s) announced, Slurm job 7)")
+        #expect(Launcher.detect(environment: ["PATH": "/bin"]).kind == "singleton")
+        // srun without --mpi=pmix inside an allocation: no PMIx, so every task is a singleton.
+        #expect(Launcher.detect(environment: ["SLURM_JOB_ID": "7", "SLURM_STEP_ID": "0"]).kind == "singleton")
+    }
+
+    @Test func announcedWorldSizeMismatchFailsTheDoctor() throws {
+        var options = DoctorOptions()
+        options.sgemmSize = 32
+        options.bandwidthBytes = [4096]
+        options.bandwidthIterations = 1
+        options.launcher = Launcher(kind: "srun/pmix", announcedSize: 4, slurmJobID: "1")
+        let reports = try LocalGroup.run(size: 2) { try runDoctor($0, options: options) }
+        #expect(!reports[0].ok)
+        #expect(reports[0].table().contains("launched by: srun/pmix"))
+        options.launcher = Launcher(kind: "mpirun", announcedSize: 2, slurmJobID: nil)
+        #expect(try LocalGroup.run(size: 2) { try runDoctor($0, options: options) }[0].ok)
+    }
+
     @Test func injectedFailureSurfacesAsError() {
         var options = DoctorOptions()
         options.sgemmSize = 32

@@ -129,8 +129,10 @@ func csvRows(_ path: String) throws -> [[String: String]] {
         // ablation, all three seeds; then resumed: nothing runs again.
         let ablationDir = freshDirectory("ablation")
         let ablation = try StudyGrid.make(preset: "ablation", grid: nil)
-        let (first, _) = try study(ablation, ablationDir)
+        let (first, _) = try study(ablation, ablationDir, plots: plots)
         #expect(first.ran == 9 && first.skipped == 0)
+        // Only loss and seed vary: a bar chart per loss with error bars.
+        if plots { #expect(FileManager.default.fileExists(atPath: ablationDir + "/accuracy_by_loss.png")) }
         let csv = try String(contentsOfFile: ablationDir + "/results.csv", encoding: .utf8)
         let ablationMd = try String(contentsOfFile: ablationDir + "/summary.md", encoding: .utf8)
         #expect(ablationMd.contains("mean ± sample std over 3 seed(s)"))

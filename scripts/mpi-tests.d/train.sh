@@ -2,23 +2,7 @@
 echo "== train: rank-count invariance (per-step loss and grad_norm, relative 1e-4)"
 compare_runs() {  # compare_runs REF OTHER [LATER_GRAD_NORM_TOL]: per-step loss and grad_norm within 1e-4 relative
     # (grad_norm after the first step within the third argument: see the resnet20 case below).
-    python3 - "$1" "$2" "${3:-1e-4}" <<'PY'
-import json, sys
-def steps(p):
-    return [json.loads(l) for l in open(p) if '"step"' in l]
-a, b, later = steps(sys.argv[1]), steps(sys.argv[2]), float(sys.argv[3])
-assert len(a) == len(b) and len(a) > 0, f"step counts differ: {len(a)} vs {len(b)}"
-worst, worst_norm, bad = 0.0, 0.0, False
-for i, (x, y) in enumerate(zip(a, b)):
-    for k in ("loss", "grad_norm", "ce", "contrastive"):
-        d = abs(x[k] - y[k]) / max(abs(x[k]), 1e-12) if x[k] != 0 or y[k] != 0 else 0.0
-        if k == "grad_norm" and i > 0:
-            worst_norm = max(worst_norm, d); bad |= d > later
-        else:
-            worst = max(worst, d); bad |= d > 1e-4
-print(f"{worst:.2e}" + (f", later grad_norm {worst_norm:.2e}" if later != 1e-4 else ""))
-sys.exit(1 if bad else 0)
-PY
+    python3 scripts/compare_runs.py "$1" "$2" "${3:-1e-4}"
 }
 # resnet20 (BatchNorm over the global batch): losses 1e-4; the gradient norm of a ReLU network is discontinuous in
 # its parameters, and after the first update the 1e-8 summation-order differences of another rank count flip a few
