@@ -4,15 +4,16 @@ import Foundation
 import Model
 import Train
 
-/// The weights and data options shared by `dtrain eval`, `fewshot` and `analyze`.
+/// The weights and data options shared by `dtrain embed`, `eval`, `fewshot` and `analyze`.
 struct WeightsOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A training run's folder: its checkpoint.safetensors gives the weights and its "
                                + "settings the defaults of the other options.", valueName: "DIR"))
     var checkpoint: String?
 
     @Option(name: .customLong("init"), help: ArgumentHelp(
-        "Weights to evaluate: a safetensors file (a dtrain checkpoint, an encoder./head. file, or a torchvision "
-        + "ResNet state dict); needs --model.", valueName: "FILE"))
+        "The weights: a safetensors file (a dtrain checkpoint, an encoder./head. file, a torchvision ResNet or a "
+        + "timm ViT state dict); needs --model. The logits use the file's head when its class count fits.",
+        valueName: "FILE"))
     var initWeights: String?
 
     @Option(help: "Encoder architecture (default with --checkpoint: the run's; required with --init).")
@@ -38,6 +39,12 @@ struct WeightsOptions: ParsableArguments {
 
     @Option(help: "Groups of group norm (default: the checkpoint's, else 8).")
     var normGroups: Int?
+
+    @Option(help: .key("patch-size")) var patchSize: Int?
+    @Option(help: .key("embed-dim")) var embedDim: Int?
+    @Option(help: .key("depth")) var depth: Int?
+    @Option(help: .key("heads")) var heads: Int?
+    @Option(help: .key("mlp-ratio")) var mlpRatio: Double?
 
     @Option(help: "OpenBLAS threads per rank.")
     var blasThreads = 1
@@ -65,6 +72,11 @@ struct WeightsOptions: ParsableArguments {
         if let stem { c.stem = stem }
         if let norm { c.norm = norm }
         if let normGroups { c.normGroups = normGroups }
+        if let patchSize { c.patchSize = patchSize }
+        if let embedDim { c.embedDim = embedDim }
+        if let depth { c.depth = depth }
+        if let heads { c.heads = heads }
+        if let mlpRatio { c.mlpRatio = mlpRatio }
         return c
     }
 
