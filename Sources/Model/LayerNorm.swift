@@ -40,20 +40,20 @@ public struct LayerNorm: Sendable {
         for row in 0..<rows {
             let x = input + row * D, y = output + row * D
             // Two passes (mean, then the centred squares) so σ² does not suffer from cancellation; 8 lanes wide.
-            var lanes = Vector8.zero
-            for i in stride(from: 0, to: whole, by: 8) { lanes += load8(x + i) }
+            var lanes = Lanes.zero
+            for i in stride(from: 0, to: whole, by: 8) { lanes += loadLanes(x + i) }
             var sum = lanes.sum()
             for i in whole..<D { sum += x[i] }
             let mean = sum * invD
             lanes = .zero
-            for i in stride(from: 0, to: whole, by: 8) { let c = load8(x + i) - mean; lanes += c * c }
+            for i in stride(from: 0, to: whole, by: 8) { let c = loadLanes(x + i) - mean; lanes += c * c }
             var squares = lanes.sum()
             for i in whole..<D { let c = x[i] - mean; squares += c * c }
             let r = 1 / (squares * invD + epsilon).squareRoot()
             cache[2 * row] = mean
             cache[2 * row + 1] = r
             for i in stride(from: 0, to: whole, by: 8) {
-                store8((load8(x + i) - mean) * r * load8(g + i) + load8(b + i), y + i)
+                storeLanes((loadLanes(x + i) - mean) * r * loadLanes(g + i) + loadLanes(b + i), y + i)
             }
             for i in whole..<D { y[i] = (x[i] - mean) * r * g[i] + b[i] }
         }
@@ -72,11 +72,11 @@ public struct LayerNorm: Sendable {
         for row in 0..<rows {
             let x = input + row * D, dy = dOutput + row * D, dx = dInput + row * D
             let mean = cache[2 * row], r = cache[2 * row + 1]
-            var lanesG = Vector8.zero, lanesGX = Vector8.zero
+            var lanesG = Lanes.zero, lanesGX = Lanes.zero
             for i in stride(from: 0, to: whole, by: 8) {
-                let xh = (load8(x + i) - mean) * r, d = load8(dy + i), g = d * load8(gamma + i)
-                store8(load8(dGamma + i) + d * xh, dGamma + i)
-                store8(load8(dBeta + i) + d, dBeta + i)
+                let xh = (loadLanes(x + i) - mean) * r, d = loadLanes(dy + i), g = d * loadLanes(gamma + i)
+                storeLanes(loadLanes(dGamma + i) + d * xh, dGamma + i)
+                storeLanes(loadLanes(dBeta + i) + d, dBeta + i)
                 lanesG += g
                 lanesGX += g * xh
             }
@@ -90,8 +90,8 @@ public struct LayerNorm: Sendable {
             }
             let meanG = sumG * invD, meanGX = sumGX * invD
             for i in stride(from: 0, to: whole, by: 8) {
-                let v = r * (load8(dy + i) * load8(gamma + i) - meanG - (load8(x + i) - mean) * r * meanGX)
-                store8(accumulateInput ? load8(dx + i) + v : v, dx + i)
+                let v = r * (loadLanes(dy + i) * loadLanes(gamma + i) - meanG - (loadLanes(x + i) - mean) * r * meanGX)
+                storeLanes(accumulateInput ? loadLanes(dx + i) + v : v, dx + i)
             }
             for i in whole..<D {
                 let v = r * (dy[i] * gamma[i] - meanG - (x[i] - mean) * r * meanGX)
@@ -103,18 +103,6 @@ public struct LayerNorm: Sendable {
 
 // MARK: - 8-lane helpers (the row loops of LayerNorm and softmax)
 
-@usableFromInline typealias Vector8 = SIMD8<Float>
-
-@inlinable @inline(__always)
-func load8(_ p: UnsafePointer<Float>) -> Vector8 { UnsafeRawPointer(p).loadUnaligned(as: Vector8.self) }
-
-@inlinable @inline(__always)
-func load8(_ p: UnsafeMutablePointer<Float>) -> Vector8 { UnsafeRawPointer(p).loadUnaligned(as: Vector8.self) }
-
-@inlinable @inline(__always)
-func store8(_ v: Vector8, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vector8.self)
-}
 
 
 /// e^x on 8 lanes: Cephes' `expf` (x = n·ln 2 + r with |r| ≤ ½ ln 2, a degree-5 polynomial for e^r, then 2ⁿ through
@@ -122,15 +110,15 @@ func store8(_ v: Vector8, _ p: UnsafeMutablePointer<Float>) {
 /// softmax and GELU inputs it serves are ≤ 0, where e^−87.3 ≈ 1e−38 stands for 0). Rounding to the nearest integer
 /// n uses the 1.5·2²³ trick, whose bits then hold n: no per-lane library call.
 @inlinable @inline(__always)
-func exp8(_ v: Vector8) -> Vector8 {
+func exp8(_ v: Lanes) -> Lanes {
     var x = v.replacing(with: -87.3, where: v .< -87.3)
     x = x.replacing(with: 88.3, where: x .> 88.3)
-    let magic = Vector8(repeating: 12_582_912)
+    let magic = Lanes(repeating: 12_582_912)
     let t = x * 1.442_695_04 + magic
     let n = t - magic
     // r = x − n·ln 2, with ln 2 split in two parts (0.693359375 is exact in 9 bits).
     let r = x - n * 0.693_359_375 + n * 2.121_944_4e-4
-    var p = Vector8(repeating: 1.987_569_15e-4)
+    var p = Lanes(repeating: 1.987_569_15e-4)
     p = p * r + 1.398_199_950_7e-3
     p = p * r + 8.333_451_907_3e-3
     p = p * r + 4.166_579_589_4e-2
@@ -138,5 +126,5 @@ func exp8(_ v: Vector8) -> Vector8 {
     p = p * r + 5.000_000_120_1e-1
     let y = p * r * r + r + 1
     let k = unsafeBitCast(t, to: SIMD8<Int32>.self) &- 0x4B40_0000
-    return y * unsafeBitCast((k &+ 127) &<< 23, to: Vector8.self)
+    return y * unsafeBitCast((k &+ 127) &<< 23, to: Lanes.self)
 }

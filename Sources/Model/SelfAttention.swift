@@ -83,11 +83,11 @@ public struct SelfAttention: Sendable {
                 let whole = T / 8 * 8
                 for i in 0..<T {
                     let pr = p + i * T, g = dS + i * T
-                    var lanes = Vector8.zero
-                    for j in stride(from: 0, to: whole, by: 8) { lanes += load8(g + j) * load8(pr + j) }
+                    var lanes = Lanes.zero
+                    for j in stride(from: 0, to: whole, by: 8) { lanes += loadLanes(g + j) * loadLanes(pr + j) }
                     var dot = lanes.sum()
                     for j in whole..<T { dot += g[j] * pr[j] }
-                    for j in stride(from: 0, to: whole, by: 8) { store8(load8(pr + j) * (load8(g + j) - dot), g + j) }
+                    for j in stride(from: 0, to: whole, by: 8) { storeLanes(loadLanes(pr + j) * (loadLanes(g + j) - dot), g + j) }
                     for j in whole..<T { g[j] = pr[j] * (g[j] - dot) }
                 }
                 gemm(.none, .none, m: T, n: d, k: T, alpha: scale, a: dS, lda: T, b: k, ldb: ld, beta: 0,
@@ -103,17 +103,17 @@ public struct SelfAttention: Sendable {
 @inlinable
 func softmaxRow(_ x: UnsafeMutablePointer<Float>, count: Int) {
     let whole = count / 8 * 8
-    var lanes = Vector8(repeating: -.infinity)
+    var lanes = Lanes(repeating: -.infinity)
     for j in stride(from: 0, to: whole, by: 8) {
-        let v = load8(x + j)
+        let v = loadLanes(x + j)
         lanes = lanes.replacing(with: v, where: v .> lanes)
     }
     var m = lanes.max()
     for j in whole..<count { m = max(m, x[j]) }
-    var sumLanes = Vector8.zero
+    var sumLanes = Lanes.zero
     for j in stride(from: 0, to: whole, by: 8) {
-        let e = exp8(load8(x + j) - m)
-        store8(e, x + j)
+        let e = exp8(loadLanes(x + j) - m)
+        storeLanes(e, x + j)
         sumLanes += e
     }
     var sum = sumLanes.sum()
@@ -123,6 +123,6 @@ func softmaxRow(_ x: UnsafeMutablePointer<Float>, count: Int) {
         sum += e
     }
     let inv = 1 / sum
-    for j in stride(from: 0, to: whole, by: 8) { store8(load8(x + j) * inv, x + j) }
+    for j in stride(from: 0, to: whole, by: 8) { storeLanes(loadLanes(x + j) * inv, x + j) }
     for j in whole..<count { x[j] *= inv }
 }

@@ -5,13 +5,16 @@
 // Legend: rows × cols row-major matrices (Linear: rows = batch, cols = features); planes × planeSize
 // (Conv2d, one image: planes = channels, planeSize = H·W).
 
-@usableFromInline typealias Lanes = SIMD8<Float>
+/// The 8-lane Float vector of the elementwise kernels (here and in Model's LayerNorm, softmax and GELU).
+public typealias Lanes = SIMD8<Float>
 
+/// 8 Floats from `p` (unaligned).
 @inlinable @inline(__always)
-func loadLanes(_ p: UnsafePointer<Float>) -> Lanes { UnsafeRawPointer(p).loadUnaligned(as: Lanes.self) }
+public func loadLanes(_ p: UnsafePointer<Float>) -> Lanes { UnsafeRawPointer(p).loadUnaligned(as: Lanes.self) }
 
+/// Stores 8 Floats at `p` (unaligned).
 @inlinable @inline(__always)
-func storeLanes(_ v: Lanes, _ p: UnsafeMutablePointer<Float>) {
+public func storeLanes(_ v: Lanes, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: Lanes.self)
 }
 

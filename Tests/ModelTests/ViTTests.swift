@@ -94,7 +94,7 @@ func expectGradient(_ analytic: [Float], at p: UnsafeMutablePointer<Float>, eps:
         var worst = 0.0
         var x: Float = -87
         while x < 88 {
-            let v = Vector8(x, x + 0.01, x + 0.02, x + 0.03, x + 0.04, x + 0.05, x + 0.06, x + 0.07)
+            let v = Lanes(x, x + 0.01, x + 0.02, x + 0.03, x + 0.04, x + 0.05, x + 0.06, x + 0.07)
             let e = exp8(v)
             for k in 0..<8 { worst = max(worst, abs(Double(e[k]) / exp(Double(v[k])) - 1)) }
             x += 0.0731
