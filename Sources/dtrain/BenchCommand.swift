@@ -18,11 +18,11 @@ struct BenchTrain: ParsableCommand {
         abstract: "Time training steps: images/s, ms per phase, FLOPs per image, achieved vs sgemm GFLOP/s.",
         discussion: "Example: mpirun -n 2 dtrain bench --model cnn --loss clce --batch-size 256 --steps 20")
 
-    @Option(help: .key("model")) var model = ModelKind.mlp
-    @Option(help: .key("loss")) var loss = LossKind.clce
-    @Option(help: .key("stem")) var stem = StemKind.imagenet
-    @Option(help: .key("norm")) var norm = NormKind.batch
-    @Option(help: .key("norm-groups")) var normGroups = 8
+    @Option(help: .keySentence("model")) var model = ModelKind.mlp
+    @Option(help: .keySentence("loss")) var loss = LossKind.clce
+    @Option(help: .keySentence("stem")) var stem = StemKind.imagenet
+    @Option(help: .keySentence("norm")) var norm = NormKind.batch
+    @Option(help: .keySentence("norm-groups")) var normGroups = 8
     @Option(help: .key("image-size")) var imageSize: Int?
     @Option(help: "Global images per step.") var batchSize = 256
     @Option(help: "Timed steps.") var steps = 20
@@ -72,7 +72,7 @@ struct BenchLoss: ParsableCommand {
     @Option(name: .customLong("n"), help: "Rows (views) of the batch, all anchors.") var rows = 8192
     @Option(help: "Embedding width D.") var dim = 128
     @Option(help: "Classes.") var classes = 10
-    @Option(help: .key("loss")) var loss = LossKind.clce
+    @Option(help: .keySentence("loss")) var loss = LossKind.clce
     @Option(help: "Temperature.") var tau: Float = 0.5
     @Option(help: "Timed repeats (median reported).") var repeats = 5
     @Option(help: "OpenBLAS threads.") var blasThreads = 1

@@ -12,6 +12,13 @@ extension ArgumentHelp {
         guard let key = ConfigKey.named(name) else { preconditionFailure("no config key \"\(name)\" in the table") }
         return ArgumentHelp(key.helpText, valueName: valueName)
     }
+
+    /// The sentence of config key `name` without its default, for an option whose own default value
+    /// ArgumentParser already shows (`dtrain bench --model`).
+    static func keySentence(_ name: String) -> ArgumentHelp {
+        guard let key = ConfigKey.named(name) else { preconditionFailure("no config key \"\(name)\" in the table") }
+        return ArgumentHelp(key.help)
+    }
 }
 
 extension ModelKind: ExpressibleByArgument {}
