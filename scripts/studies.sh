@@ -2,13 +2,17 @@
 # The studies published in docs/RESULTS.md (issue 5), one rank each, resumable: run it again with the same
 # folder and finished runs are skipped, a run cut short continues from its last epoch checkpoint.
 #
-#   scripts/studies.sh [mlp-grid|lambda|cnn|publish|all]...   (default: all)
+#   scripts/studies.sh [mlp-grid|lambda|cnn|large-batch|publish|all]...   (default: all)
 #
 #   mlp-grid  MLP: ce, supcon, ce+supcon, clce, clce-no-hnm × batch 32…1024 × seeds 0–2, 15 epochs (75 runs,
 #             about 1.5–3.5 min each on an idle core)
 #   lambda    MLP: CLCE λ sweep at batch 64, seeds 0–2 (21 runs)
 #   cnn       CNN: ce, clce and ce+supcon at batch 64 and 256, seed 0, 15 epochs (6 runs, about 80 min each
 #             on one core, about 40 on two ranks)
+#   large-batch  MLP: the design card's contrast, `--preset large-batch` (15 epochs) and `--preset
+#             large-batch-steps` (500 steps for every batch size): supcon and ce+supcon at batch 256…4096 against
+#             clce and ce at 32…256, seeds 0–2 (54 runs each). Seed by seed, alternating the two protocols, so
+#             that a cut-short session leaves whole seeds. About 4 h + 3 h on one idle core.
 #   publish   copy each study's results.csv, summary.md and plots into docs/results/, with CLCE's paired
 #             differences against the other losses (scripts/compare_losses.py)
 #
@@ -39,8 +43,16 @@ lambda() {
 cnn() {
     study --grid "batch-size=64,256 loss=ce,clce,ce+supcon" --model cnn --seed 0 --out "$RUNS/cnn-grid"
 }
+large_batch() {
+    for seed in 0 1 2; do
+        study --preset large-batch --only "seed=$seed" --model mlp --out "$RUNS/mlp-large-batch" \
+            || echo "studies.sh: large-batch seed $seed: some runs failed (see the summary)" >&2
+        study --preset large-batch-steps --only "seed=$seed" --model mlp --out "$RUNS/mlp-large-batch-steps" \
+            || echo "studies.sh: large-batch-steps seed $seed: some runs failed (see the summary)" >&2
+    done
+}
 publish() {
-    for name in mlp-grid mlp-lambda-sweep cnn-grid; do
+    for name in mlp-grid mlp-lambda-sweep cnn-grid mlp-large-batch mlp-large-batch-steps; do
         local dir="$RUNS/$name"
         [ -f "$dir/results.csv" ] || { echo "studies.sh: $dir has no results yet; skipped"; continue; }
         cp "$dir/results.csv" "docs/results/$name.csv"
@@ -60,8 +72,9 @@ for what in "$@"; do
         mlp-grid) mlp_grid ;;
         lambda) lambda ;;
         cnn) cnn ;;
+        large-batch) large_batch ;;
         publish) publish ;;
         all) mlp_grid; lambda; cnn; publish ;;
-        *) echo "studies.sh: unknown study '$what' (mlp-grid, lambda, cnn, publish, all)" >&2; exit 2 ;;
+        *) echo "studies.sh: unknown study '$what' (mlp-grid, lambda, cnn, large-batch, publish, all)" >&2; exit 2 ;;
     esac
 done

@@ -45,6 +45,7 @@ public func runBenchmark<C: Communicator>(config: TrainConfig, comm: C, train: D
                                           warmup: Int) throws -> BenchmarkReport {
     var config = config
     config.maxSteps = nil
+    config.steps = nil
     config.epochs = max(config.epochs, (steps + warmup) / max(1, train.count / config.batchSize) + 1)
     let trainer = try Trainer(config: config, comm: comm, train: train, test: test)
     for _ in 0..<warmup { try trainer.runStep() }

@@ -159,6 +159,17 @@ extension ConfigKey {
                     + "in a study grid).", example: "0.5+0.4+0.3"),
         channelList("std", \.std, "Per-channel standard deviation of pixel/255 to normalise with, comma-separated "
                     + "(joined by + in a study grid).", example: "0.25+0.2+0.2"),
+
+        // MARK: Run length in steps and gradient caching
+        .optional("steps", \.steps, .runLength, "Train for exactly this many steps whatever the batch size (as many "
+                  + "epochs as that takes); the warm-up is the same share of the run as --warmup-epochs of --epochs.",
+                  unset: "", example: "500", rule: .atLeast(1)),
+        .optional("chunk-size", \.chunkSize, .trajectory, "Gradient caching: images per rank per forward chunk. The "
+                  + "step embeds the local batch chunk by chunk without keeping activations, computes the loss on "
+                  + "all embeddings, then re-runs each chunk forward and backward: the same gradient as one pass, in "
+                  + "the memory of one chunk, for about one extra forward. Not with BatchNorm (use --norm group) "
+                  + "unless it covers the whole local batch.",
+                  unset: "the whole local batch", example: "64", rule: .atLeast(1)),
     ]
 
     /// A per-channel list of numbers (`--mean`, `--std`): comma-separated as text, a JSON array in files.

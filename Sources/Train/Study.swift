@@ -37,8 +37,16 @@ public struct StudyOptions: Sendable {
     public var plotScript: String? = nil
     /// The Python interpreter for the plots.
     public var python = "python3"
+    /// Run only the grid points whose value of each named axis is one of those listed (`--only "seed=0"`); the
+    /// others are left for a later call. Folder names stay those of the whole grid. Empty: every point.
+    public var only: [StudyAxis] = []
 
     public init(directory: String) { self.directory = directory }
+
+    /// Whether `point` is one `only` selects.
+    public func selects(_ point: [(name: String, value: String)]) -> Bool {
+        only.allSatisfy { axis in point.contains { $0.name == axis.name && axis.values.contains($0.value) } }
+    }
 }
 
 /// One run of a study: its settings and outcome, as written to DIR/runs/<run>/result.json.
@@ -163,6 +171,7 @@ public func runStudy<C: Communicator>(grid: StudyGrid, base: TrainConfig, option
     }
     try comm.broadcast(bytes: &done, root: 0)
     let skipped = done.filter { $0 == 1 }.count
+    let selected = (0..<total).filter { done[$0] != 1 && options.selects(grid.point($0)) }
     if lead {
         let axes = grid.axes.map { "\($0.name) (\($0.values.count))" }.joined(separator: " × ")
         observer.progress("study: \(total) run(s) over \(axes), "
@@ -172,8 +181,11 @@ public func runStudy<C: Communicator>(grid: StudyGrid, base: TrainConfig, option
     var datasets = [String: (train: Dataset, test: Dataset)]()
     // ETA: the seconds spent per full run's worth of steps (a resumed run counts for the part it trained now).
     var ran = 0, failed = 0, spent = 0.0, runsWorth = 0.0
-    let toRun = total - skipped
-    for i in 0..<total where done[i] != 1 {
+    let toRun = selected.count
+    if lead && toRun < total - skipped {
+        observer.progress("study: --only selects \(toRun) of the \(total - skipped) unfinished run(s)")
+    }
+    for i in selected {
         let label = grid.point(i).map { "\($0.name)=\($0.value)" }.joined(separator: " ")
         if lead {
             let eta = runsWorth <= 0 ? "?" : formatDuration(spent / runsWorth * Double(toRun - ran))

@@ -29,6 +29,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var epochs = 15
     /// Stop after this many steps (nil: run every epoch).
     public var maxSteps: Int? = nil
+    /// Train for exactly this many steps whatever the batch size (nil: `epochs` epochs, capped by `maxSteps`).
+    public var steps: Int? = nil
+    /// Images per rank per forward chunk of the gradient-cached step (nil: the whole local batch at once).
+    public var chunkSize: Int? = nil
     /// Base learning rate (nil: 0.05·√(batch/256)).
     public var lr: Double? = nil
     public var weightDecay = 5e-4
@@ -214,6 +218,9 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         if (checkpointEvery > 0 || checkpointEveryEpochs > 0) && out == nil {
             p.append("--checkpoint-every and --checkpoint-every-epochs need --out DIR (the checkpoint is DIR/"
                      + "checkpoint.safetensors)")
+        }
+        if steps != nil && maxSteps != nil {
+            p.append("--steps and --max-steps contradict each other (--steps trains exactly that many steps)")
         }
         if !checkpoint && (checkpointEvery > 0 || checkpointEveryEpochs > 0) {
             p.append("--no-checkpoint contradicts --checkpoint-every and --checkpoint-every-epochs")

@@ -118,9 +118,16 @@ public final class Trainer<C: Communicator> {
         self.kind = kind
         sampler = try EpochSampler(count: train.count, globalBatch: config.batchSize, ranks: comm.size, seed: config.seed)
         let epochSteps = sampler.stepsPerEpoch
-        totalSteps = min(config.maxSteps ?? Int.max, config.epochs * epochSteps)
-        schedule = LearningRateSchedule(base: config.baseLearningRate,
-                                        warmupSteps: min(totalSteps, Int((config.warmupEpochs * Double(epochSteps)).rounded())),
+        let warmupSteps: Int
+        if let steps = config.steps {
+            // A fixed number of steps: the warm-up keeps its share of the run (warmup-epochs / epochs).
+            totalSteps = steps
+            warmupSteps = Int((Double(steps) * config.warmupEpochs / Double(config.epochs)).rounded())
+        } else {
+            totalSteps = min(config.maxSteps ?? Int.max, config.epochs * epochSteps)
+            warmupSteps = Int((config.warmupEpochs * Double(epochSteps)).rounded())
+        }
+        schedule = LearningRateSchedule(base: config.baseLearningRate, warmupSteps: min(totalSteps, warmupSteps),
                                         totalSteps: totalSteps)
         filler = BatchFiller(dataset: train, seed: config.seed)
 

@@ -13,8 +13,10 @@ struct StudyCommand: ParsableCommand {
             lr, epochs, eval, …); the other flags apply to every run. All ranks cooperate on each run. Re-running \
             with the same --out skips finished runs. Writes DIR/results.csv, DIR/summary.md, DIR/runs/<run>/ and, \
             with matplotlib (make plot-deps), DIR/accuracy_vs_batch.png and DIR/accuracy_vs_lambda.png.
-            Presets: batch-scaling, lambda-sweep, ablation (see docs/STUDIES.md); a --grid axis overrides the \
-            preset's axis of the same name.
+            A union of grids is written with | between them: "loss=supcon batch=512,1024 | loss=clce batch=32,64" \
+            (the parts name the same axes in the same order).
+            Presets: batch-scaling, lambda-sweep, ablation, large-batch, large-batch-steps (see docs/STUDIES.md); a \
+            --grid axis overrides the preset's axis of the same name.
             Examples:
               mpirun -n 4 dtrain study --grid "loss=ce,clce batch=64,256 seed=0,1,2" --epochs 5 --out runs/s1
               mpirun -n 2 dtrain study --preset ablation --train-limit 5000 --epochs 2 --out runs/ablation
@@ -23,8 +25,12 @@ struct StudyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Grid axes \"name=v1,v2 name2=v3,…\" (repeatable; axes separated by spaces).",
                                valueName: "axes"))
     var grid: [String] = []
-    @Option(help: "A predefined grid: batch-scaling, lambda-sweep or ablation.")
+    @Option(help: "A predefined grid: batch-scaling, lambda-sweep, ablation, large-batch or large-batch-steps.")
     var preset: String?
+    @Option(help: ArgumentHelp("Run only the grid points with these axis values, \"name=v1,v2 …\" (e.g. \"seed=0\" "
+                               + "to finish one seed first); the rest is left for a later call with the same --out.",
+                               valueName: "axes"))
+    var only: String?
     @Flag(help: "Run again the runs recorded as failed (finished runs are skipped otherwise).")
     var retryFailed = false
     @Flag(help: "Do not call scripts/plot_study.py at the end.")
@@ -48,9 +54,28 @@ struct StudyCommand: ParsableCommand {
         }
     }
 
+    /// The `--only` selection, checked against the grid's axes.
+    func makeSelection(grid: StudyGrid) throws -> [StudyAxis] {
+        guard let only else { return [] }
+        let axes: [StudyAxis]
+        do { axes = try StudyGrid.parsePart(only) } catch let e as ConfigError { throw ValidationError("--only: \(e.message)") }
+        for axis in axes {
+            guard let gridAxis = grid.axes.first(where: { $0.name == axis.name }) else {
+                throw ValidationError("--only: \(axis.name) is not an axis of the grid ("
+                                      + grid.axes.map(\.name).joined(separator: ", ") + ")")
+            }
+            for v in axis.values where !gridAxis.values.contains(v) {
+                throw ValidationError("--only: the grid has no \(axis.name)=\(v) (values: "
+                                      + gridAxis.values.joined(separator: ",") + ")")
+            }
+        }
+        return axes
+    }
+
     func validate() throws {
         guard runOptions.out != nil else { throw ValidationError("dtrain study needs --out DIR (the study folder)") }
         let grid = try makeGrid()
+        _ = try makeSelection(grid: grid)
         let base = try makeConfig(data: data, model: model, optim: optim, run: runOptions, eval: evalOptions)
         // Every grid value is checked now, before MPI starts and hours before its run would be reached.
         var problems = [String]()
@@ -76,6 +101,7 @@ struct StudyCommand: ParsableCommand {
         let grid = try makeGrid()
         var options = StudyOptions(directory: base.out!)
         options.retryFailed = retryFailed
+        options.only = try makeSelection(grid: grid)
         options.plots = !noPlots
         options.plotScript = plotScript
         options.python = python

@@ -81,6 +81,8 @@ struct OptimOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: .key("batch-size")) var batchSize: Int?
     @Option(parsing: .unconditional, help: .key("epochs")) var epochs: Int?
     @Option(parsing: .unconditional, help: .key("max-steps")) var maxSteps: Int?
+    @Option(parsing: .unconditional, help: .key("steps")) var steps: Int?
+    @Option(parsing: .unconditional, help: .key("chunk-size")) var chunkSize: Int?
     @Option(parsing: .unconditional, help: .key("lr")) var lr: Double?
     @Option(parsing: .unconditional, help: .key("weight-decay")) var weightDecay: Double?
     @Option(help: .key("optimizer")) var optimizer: OptimizerKind?
@@ -92,6 +94,8 @@ struct OptimOptions: ParsableArguments {
         if let batchSize { c.batchSize = batchSize }
         if let epochs { c.epochs = epochs }
         if let maxSteps { c.maxSteps = maxSteps }
+        if let steps { c.steps = steps }
+        if let chunkSize { c.chunkSize = chunkSize }
         if let lr { c.lr = lr }
         if let weightDecay { c.weightDecay = weightDecay }
         if let optimizer { c.optimizer = optimizer.rawValue }
