@@ -23,9 +23,7 @@ public func checkWholeGradient<C: Communicator>(config: TrainConfig, comm: C, tr
     small.out = nil
     let trainer = try Trainer(config: small, comm: comm, train: train, test: test)
     trainer.prepareEpoch(0)
-    trainer.filler.fillTrainingBatch(permutation: trainer.permutation,
-                                     positions: trainer.sampler.localPositions(step: 0, rank: comm.rank), epoch: 0,
-                                     input: trainer.input.storage, labels: trainer.localLabels.storage)
+    trainer.prepareBatch(step: 0, epoch: 0)
     func loss() throws -> Double {
         let (ce, con) = try trainer.forwardAndBackward()
         return ce + con
@@ -75,8 +73,8 @@ extension Trainer {
                 throw TrainingError("debug: rank \(comm.rank): non-finite \(what)[\(i)] = \(p[i]) at step \(step + 1)")
             }
         }
-        try scan(network.embeddings, localRows * embedDim, "embedding")
-        try scan(network.logits, localRows * classes, "logit")
+        try scan(localEmbeddings, localRows * embedDim, "embedding")
+        try scan(localLogits, localRows * classes, "logit")
         try scan(network.grads.base, network.grads.count, "gradient")
     }
 }

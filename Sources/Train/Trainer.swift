@@ -8,6 +8,12 @@
 //   7. all-reduce the gradient arena with SUM (the loss is already divided by the global count)
 //   8. optimiser step with the scheduled learning rate
 // Nothing in steps 1–8 allocates: every buffer below is made once in `init`.
+//
+// Gradient caching (`--chunk-size K`, Gao et al. 2021): steps 1–2 run chunk by chunk (K images, 2K views) without
+// keeping activations, caching only embeddings and logits; 3–5 run on the cache; then each chunk is filled again
+// (the counter RNG gives the same views), run forward again and backward with its rows of ∂loss/∂embeddings and
+// ∂loss/∂logits, accumulating the gradient arena; the last chunk's backward overlaps the all-reduce. The gradient
+// is the unchunked step's (every layer is per-sample: BatchNorm is refused), at the memory of one chunk.
 import Checkpoint
 import Collective
 import Data
@@ -86,6 +92,18 @@ public final class Trainer<C: Communicator> {
     /// A signal this rank reports as received (fault injection for tests; 0: only real signals count).
     var injectedSignal: Int32 = 0
 
+    /// Images of this rank's batch per chunk of the gradient-cached step (nil: the whole local batch in one pass).
+    public let chunkImages: Int?
+    /// Images in this rank's share of the batch.
+    let localImages: Int
+    /// Gradient caching only: the local batch's embeddings (localRows, D) and logits (localRows, K) from the first
+    /// pass, one chunk's rows of ∂loss/∂embeddings and ∂loss/∂logits, and one chunk's labels.
+    let cachedEmbeddings: Arena, cachedLogits: Arena, chunkDEmbeddings: Arena, chunkDLogits: Arena
+    let chunkLabels: Buffer<Int32>
+    /// Where this step's images are: positions in the permutation and the epoch (for the chunks' refills).
+    var batchPositions: Range<Int> = 0..<0
+    var batchEpoch = 0
+
     /// The permutation of the current epoch (made once per epoch, outside the step).
     var permutation: [Int] = []
     var permutationEpoch = -1
@@ -149,9 +167,22 @@ public final class Trainer<C: Communicator> {
         let netConfig = NetworkConfig(kind: encoder, inputChannels: train.channels, height: train.height,
                                       width: train.width, classes: classes, stem: config.stem,
                                       norm: config.norm, groups: config.normGroups, vit: config.vitSpec)
+        let localImages = shares[comm.rank]
+        self.localImages = localImages
+        if let k = config.chunkSize, let largest = shares.max(), largest > k {
+            if case .resnet(_, _, let norm, _) = netConfig.encoder, norm == .batch {
+                throw TrainingError("--chunk-size \(k) splits a rank's batch of \(largest) images into chunks, but "
+                                    + "BatchNorm's statistics depend on the chunk, so the gradient would not be the "
+                                    + "whole batch's; use --norm group (per-sample statistics), or a --chunk-size of "
+                                    + "at least \(largest)", usage: true)
+            }
+        }
+        let chunkImages = config.chunkSize.flatMap { $0 < localImages ? $0 : nil }
+        self.chunkImages = chunkImages
+        let rowsPerPass = chunkImages.map { 2 * $0 } ?? localRows
         // The sequential encoders are small: room for the evaluation chunk too. A ResNet's or ViT's activations are
-        // large, so it holds one step's views and evaluation runs in chunks of that size.
-        let maxBatch = encoder.isSequential ? max(localRows, Trainer.evalChunk) : localRows
+        // large, so it holds one pass's views and evaluation runs in chunks of that size.
+        let maxBatch = encoder.isSequential ? max(rowsPerPass, Trainer.evalChunk) : rowsPerPass
         network = Network(config: netConfig, maxBatch: maxBatch, seed: config.seed)
         if let path = config.initWeights {
             // Every rank reads the file itself and applies the same deterministic load.
@@ -181,15 +212,23 @@ public final class Trainer<C: Communicator> {
         ceWeight = kind.crossEntropyWeight(lambda: config.lambda)
         contrastiveWeight = kind.contrastiveWeight(lambda: config.lambda)
 
-        input = Arena(count: localRows * imageSize)
+        input = Arena(count: rowsPerPass * imageSize)
+        let cached = chunkImages == nil ? 0 : localRows
+        cachedEmbeddings = Arena(count: cached * embedDim)
+        cachedLogits = Arena(count: cached * classes)
+        chunkDEmbeddings = Arena(count: chunkImages == nil ? 0 : rowsPerPass * embedDim)
+        chunkDLogits = Arena(count: chunkImages == nil ? 0 : rowsPerPass * classes)
+        chunkLabels = Buffer<Int32>(count: chunkImages == nil ? 0 : rowsPerPass)
         localLabels = Buffer<Int32>(count: localRows)
         globalLabels = Buffer<Int32>(count: globalRows)
         gathered = Arena(count: globalRows * embedDim)
         dGathered = Arena(count: globalRows * embedDim)
         dEmbeddings = Arena(count: localRows * embedDim)
         dLogits = Arena(count: localRows * classes)
+        // Unchunked: one similarity block of all local anchors. Chunked (large batches): the default blocks, so the
+        // loss's scratch stays small too.
         lossComputer = LossComputer<Float>(rows: globalRows, embedDim: embedDim, localRows: localRows,
-                                           classes: classes, maxAnchors: localRows)
+                                           classes: classes, maxAnchors: chunkImages == nil ? localRows : nil)
         reduced = Buffer<Double>(count: 4)
     }
 
@@ -215,9 +254,8 @@ public final class Trainer<C: Communicator> {
         let epoch = step / stepsPerEpoch, k = step % stepsPerEpoch
         prepareEpoch(epoch)
         var t = monotonicSeconds()
-        // 1. this rank's views.
-        filler.fillTrainingBatch(permutation: permutation, positions: sampler.localPositions(step: k, rank: comm.rank),
-                                 epoch: epoch, input: input.storage, labels: localLabels.storage)
+        // 1. this rank's views (chunk by chunk inside forwardAndBackward when gradient caching).
+        prepareBatch(step: k, epoch: epoch)
         times.data += lap(&t)
         let lossValues = try forwardAndBackward(reduceGradients: true, clock: &t)
         if config.debug { try checkFinite() }
@@ -248,7 +286,22 @@ public final class Trainer<C: Communicator> {
         return now - t
     }
 
-    /// Steps 2–6 (and 7 when `reduceGradients`) for the views already in `input`: leaves the gradient arena holding
+    /// Makes the images of step `k` of `epoch` (this rank's positions) the current batch: fills `input` and the
+    /// labels now, or, when gradient caching, only records where they are (each chunk is filled when it runs).
+    func prepareBatch(step k: Int, epoch: Int) {
+        batchPositions = sampler.localPositions(step: k, rank: comm.rank)
+        batchEpoch = epoch
+        if chunkImages == nil {
+            filler.fillTrainingBatch(permutation: permutation, positions: batchPositions, epoch: epoch,
+                                     input: input.storage, labels: localLabels.storage)
+        }
+    }
+
+    /// This rank's embeddings (localRows, D) and logits (localRows, K) of the current step's first forward.
+    var localEmbeddings: UnsafeMutablePointer<Float> { chunkImages == nil ? network.embeddings : cachedEmbeddings.base }
+    var localLogits: UnsafeMutablePointer<Float> { chunkImages == nil ? network.logits : cachedLogits.base }
+
+    /// Steps 2–6 (and 7 when `reduceGradients`) for the batch of `prepareBatch`: leaves the gradient arena holding
     /// this rank's parameter gradients (summed over ranks when `reduceGradients`) and returns the global
     /// (weighted CE, weighted contrastive) loss.
     func forwardAndBackward(reduceGradients: Bool = false) throws -> (Double, Double) {
@@ -257,12 +310,24 @@ public final class Trainer<C: Communicator> {
     }
 
     func forwardAndBackward(reduceGradients: Bool, clock t: inout Double) throws -> (Double, Double) {
-        let D = embedDim
+        if let k = chunkImages { return try cachedForwardAndBackward(chunk: k, reduceGradients: reduceGradients, clock: &t) }
         // 2. forward.
         try network.forward(input: input.base, batch: localRows)
         times.forward += lap(&t)
+        let value = try gatherAndLoss(clock: &t)
+        // 6. backward into the (zeroed) gradient arena; 7. all-reduce.
+        network.zeroGradients()
+        try backward(dEmbeddings: dEmbeddings.base, dLogits: dLogits.base, rows: localRows,
+                     reduceGradients: reduceGradients, last: true, clock: &t)
+        return try finishStep(value)
+    }
+
+    /// Steps 3–5 on this rank's embeddings and logits (`localEmbeddings`, `localLogits`, `localLabels`): leaves
+    /// ∂loss/∂(local embeddings) in `dEmbeddings` and ∂loss/∂(local logits) in `dLogits`.
+    func gatherAndLoss(clock t: inout Double) throws -> LossValue {
+        let D = embedDim
         // 3. gather embeddings and labels in rank order.
-        try comm.allGather(send: UnsafeBufferPointer(start: network.embeddings, count: localRows * D),
+        try comm.allGather(send: UnsafeBufferPointer(start: localEmbeddings, count: localRows * D),
                            into: gathered.storage, layout: embeddingLayout)
         try comm.allGather(send: UnsafeBufferPointer(localLabels.storage), into: globalLabels.storage, layout: rowLayout)
         times.allGather += lap(&t)
@@ -270,7 +335,7 @@ public final class Trainer<C: Communicator> {
         let value = lossComputer.compute(
             kind: kind, gatheredEmbeddings: UnsafeBufferPointer(gathered.storage),
             labels: UnsafeBufferPointer(globalLabels.storage), anchorRows: rowLayout.range(of: comm.rank),
-            localLogits: UnsafeBufferPointer(start: network.logits, count: localRows * classes),
+            localLogits: UnsafeBufferPointer(start: localLogits, count: localRows * classes),
             localLabels: UnsafeBufferPointer(localLabels.storage), globalCount: globalRows, tau: Float(config.tau),
             lambda: config.lambda, beta: Float(config.beta), dEmbeddings: dGathered.storage,
             dLogits: dLogits.storage)
@@ -283,14 +348,19 @@ public final class Trainer<C: Communicator> {
         } else {
             dEmbeddings.zero()
         }
-        // 6. backward into the (zeroed) gradient arena; 7. with overlap, each finished bucket of the arena is
-        // all-reduced (non-blocking) while backward continues, in the same order on every rank.
-        network.zeroGradients()
-        if reduceGradients && config.overlap {
+        return value
+    }
+
+    /// Step 6 for the `rows` views of the last forward, accumulating into the gradient arena; with `last`, step 7
+    /// too when `reduceGradients`: with overlap each finished bucket of the arena is all-reduced (non-blocking) while
+    /// backward continues, in the same order on every rank.
+    func backward(dEmbeddings dE: UnsafePointer<Float>, dLogits dL: UnsafePointer<Float>, rows: Int,
+                  reduceGradients: Bool, last: Bool, clock t: inout Double) throws {
+        if last && reduceGradients && config.overlap {
             pendingCount = 0
             bucketStart = 0
             var failure: Error?
-            try network.backward(dEmbeddings: dEmbeddings.base, dLogits: dLogits.base, batch: localRows) { ready in
+            try network.backward(dEmbeddings: dE, dLogits: dL, batch: rows) { ready in
                 guard failure == nil else { return }
                 do { try gradientsReady(upTo: ready) } catch { failure = error }
             }
@@ -299,14 +369,72 @@ public final class Trainer<C: Communicator> {
             for i in 0..<pendingCount { try comm.wait(&pending[i]) }
             times.allReduce += lap(&t)
         } else {
-            try network.backward(dEmbeddings: dEmbeddings.base, dLogits: dLogits.base, batch: localRows,
-                                 onReady: { _ in })
+            try network.backward(dEmbeddings: dE, dLogits: dL, batch: rows, onReady: { _ in })
             times.backward += lap(&t)
-            if reduceGradients {
+            if last && reduceGradients {
                 try comm.allReduceSum(network.grads.storage)
                 times.allReduce += lap(&t)
             }
         }
+    }
+
+    /// Fills `input` and `chunkLabels` with the views of images [first, first + count) of this rank's batch: rows
+    /// [0, count) the first views, [count, 2·count) the second, as `fillTrainingBatch` lays out a whole batch.
+    func fillChunk(first: Int, count: Int) {
+        let start = batchPositions.lowerBound + first
+        filler.fillTrainingBatch(permutation: permutation, positions: start..<(start + count), epoch: batchEpoch,
+                                 input: input.storage, labels: chunkLabels.storage)
+    }
+
+    /// Copies `count` rows of width `width` for each of the two views between a chunk's layout (rows [0, count),
+    /// [count, 2·count)) and the local batch's (rows [first, first + count), [b + first, b + first + count)).
+    @inline(__always)
+    func copyViews<T>(_ chunk: UnsafeMutablePointer<T>, _ local: UnsafeMutablePointer<T>, first: Int, count: Int,
+                      width: Int, toLocal: Bool) {
+        for view in 0..<2 {
+            let c = chunk + view * count * width, l = local + (view * localImages + first) * width
+            if toLocal { l.update(from: c, count: count * width) } else { c.update(from: l, count: count * width) }
+        }
+    }
+
+    /// The gradient-cached steps 2–7 (see the file's comment).
+    func cachedForwardAndBackward(chunk k: Int, reduceGradients: Bool, clock t: inout Double) throws -> (Double, Double) {
+        let b = localImages, D = embedDim, K = classes
+        // 1–2. every chunk forward; keep its embeddings, logits and labels.
+        var first = 0
+        while first < b {
+            let count = min(k, b - first)
+            fillChunk(first: first, count: count)
+            times.data += lap(&t)
+            try network.forward(input: input.base, batch: 2 * count)
+            copyViews(network.embeddings, cachedEmbeddings.base, first: first, count: count, width: D, toLocal: true)
+            copyViews(network.logits, cachedLogits.base, first: first, count: count, width: K, toLocal: true)
+            copyViews(chunkLabels.base, localLabels.base, first: first, count: count, width: 1, toLocal: true)
+            times.forward += lap(&t)
+            first += count
+        }
+        // 3–5. on the cache.
+        let value = try gatherAndLoss(clock: &t)
+        // 6–7. every chunk again: forward, then backward with its rows of the cached gradient.
+        network.zeroGradients()
+        first = 0
+        while first < b {
+            let count = min(k, b - first)
+            fillChunk(first: first, count: count)
+            times.data += lap(&t)
+            try network.forward(input: input.base, batch: 2 * count)
+            copyViews(chunkDEmbeddings.base, dEmbeddings.base, first: first, count: count, width: D, toLocal: false)
+            copyViews(chunkDLogits.base, dLogits.base, first: first, count: count, width: K, toLocal: false)
+            times.forward += lap(&t)
+            try backward(dEmbeddings: chunkDEmbeddings.base, dLogits: chunkDLogits.base, rows: 2 * count,
+                         reduceGradients: reduceGradients, last: first + count == b, clock: &t)
+            first += count
+        }
+        return try finishStep(value)
+    }
+
+    /// The global (weighted CE, weighted contrastive) loss, and the stop request, through one small all-reduce.
+    func finishStep(_ value: LossValue) throws -> (Double, Double) {
         reduced[0] = ceWeight * value.crossEntropy
         reduced[1] = contrastiveWeight * value.contrastive
         let signal = StopSignal.received != 0 ? StopSignal.received : injectedSignal

@@ -1,3 +1,4 @@
+import Collective
 import Foundation
 import Testing
 @testable import dtrain
@@ -73,6 +74,57 @@ import Testing
         #expect(merged.axes.map(\.name) == ["loss", "batch-size", "seed", "tau"])
         #expect(merged.axes[1].values == ["16"] && merged.axes[2].values == ["7"])
         #expect(merged.count == 5 * 2)
+    }
+
+    /// A union of grids (`a | b`): runs ordered by the first axis across the parts, the union's axes for names and
+    /// summaries, overrides applied to every part, and clear errors for mismatched parts and repeated runs.
+    @Test func gridUnionsAndTheLargeBatchPresets() throws {
+        let union = try StudyGrid.parse("seed=0,1 loss=supcon batch=512,1024 | seed=0,1 loss=clce batch=32")
+        #expect(union.count == 2 * 2 + 2 * 1)
+        #expect(union.axes.map(\.name) == ["seed", "loss", "batch-size"])
+        #expect(union.axes[1].values == ["supcon", "clce"] && union.axes[2].values == ["512", "1024", "32"])
+        let labels = union.points.map { $0.map(\.value).joined(separator: " ") }
+        #expect(labels == ["0 supcon 512", "0 supcon 1024", "0 clce 32", "1 supcon 512", "1 supcon 1024", "1 clce 32"])
+        #expect(union.runName(2) == "seed=0_loss=clce_batch-size=32")
+        #expect(try union.config(2, base: TrainConfig()).batchSize == 32)
+
+        #expect(throws: ConfigError.self) { try StudyGrid.parse("loss=ce batch=32 | batch=64 loss=ce") }
+        #expect(throws: ConfigError.self) { try StudyGrid.parse("loss=ce batch=32 | loss=ce batch=32,64") }
+        #expect(throws: ConfigError.self) { try StudyGrid.parse("loss=ce | ") }
+        #expect(throws: ConfigError.self) { try StudyGrid.make(preset: "ablation", grid: "seed=1 | seed=2") }
+
+        let large = try StudyGrid.make(preset: "large-batch", grid: nil)
+        #expect(large.count == 3 * (2 * 5 + 2 * 4))
+        let seedZero = large.points.prefix(18)
+        #expect(seedZero.allSatisfy { $0[0] == (name: "seed", value: "0") })
+        #expect(large.points.contains { $0.map(\.value) == ["1", "supcon", "4096"] })
+        #expect(!large.points.contains { $0.map(\.value) == ["1", "clce", "512"] })
+        let steps = try StudyGrid.make(preset: "large-batch-steps", grid: "seed=0")
+        #expect(steps.count == 18 && steps.axes.last?.name == "steps" && steps.axes.last?.values == ["500"])
+        let c = try steps.config(0, base: TrainConfig())
+        #expect(c.steps == 500 && c.loss == "supcon" && c.batchSize == 256)
+    }
+
+    /// `--steps`: exactly that many steps at any batch size, with the warm-up's share of --epochs kept.
+    @Test func fixedStepsScheduleTheWholeRun() throws {
+        var c = TrainConfig()
+        c.dataset = "synthetic"
+        c.dataDir = ""
+        c.trainLimit = 100
+        c.testLimit = 20
+        c.batchSize = 50
+        c.steps = 30
+        c.epochs = 15
+        c.warmupEpochs = 1
+        let (train, test) = try loadDatasets(c)
+        let config = c
+        let (total, perEpoch, warmup) = try LocalGroup.run(size: 1) { comm in
+            let trainer = try Trainer(config: config, comm: comm, train: train, test: test)
+            return (trainer.totalSteps, trainer.stepsPerEpoch, trainer.schedule.warmupSteps)
+        }[0]
+        #expect(total == 30 && perEpoch == 2 && warmup == 2)
+        c.maxSteps = 10
+        #expect(c.problems().contains { $0.contains("--steps and --max-steps") })
     }
 
     @Test func evaluationDefaultsFollowTheLoss() throws {
