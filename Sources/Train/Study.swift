@@ -273,8 +273,8 @@ public func runStudy<C: Communicator>(grid: StudyGrid, base: TrainConfig, option
                           + "results in \(dir)/results.csv and \(dir)/summary.md")
     }
     // Every rank returns the same records: the skipped ones were only loaded on rank 0, so ranks other than 0
-    // fill them from rank 0's JSON.
-    var bytes = lead ? Array(jsonLine(records.map { $0! }).utf8) : []
+    // fill them from rank 0's JSON. Runs that `--only` left out have none.
+    var bytes = lead ? Array(jsonLine(records.compactMap { $0 }).utf8) : []
     try comm.broadcast(bytes: &bytes, root: 0)
     let all = try studyDecoder().decode([StudyRecord].self, from: Foundation.Data(bytes))
     return StudyOutcome(records: all, ran: ran, skipped: skipped, failed: failed, plotted: plotted)
