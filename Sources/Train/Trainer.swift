@@ -225,10 +225,10 @@ public final class Trainer<C: Communicator> {
         dGathered = Arena(count: globalRows * embedDim)
         dEmbeddings = Arena(count: localRows * embedDim)
         dLogits = Arena(count: localRows * classes)
-        // Unchunked: one similarity block of all local anchors. Chunked (large batches): the default blocks, so the
-        // loss's scratch stays small too.
+        // Unchunked: one similarity block of all local anchors. Chunked (large batches): blocks of 256 anchors, so
+        // the loss's scratch (256 × global rows) stays small too.
         lossComputer = LossComputer<Float>(rows: globalRows, embedDim: embedDim, localRows: localRows,
-                                           classes: classes, maxAnchors: chunkImages == nil ? localRows : nil)
+                                           classes: classes, maxAnchors: chunkImages == nil ? localRows : min(localRows, 256))
         reduced = Buffer<Double>(count: 4)
     }
 

@@ -32,9 +32,14 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "OpenBLAS threads per rank.") var blasThreads = 1
     @Option(help: "Gradient elements per all-reduce bucket.") var bucketSize = 1 << 18
     @Flag(help: "One all-reduce after backward instead of buckets overlapped with it.") var noOverlap = false
+    @Option(help: ArgumentHelp("Gradient caching: images per rank per chunk. Times an unchunked step at this many "
+                               + "images per rank first, then the chunked step at --batch-size, and reports the peak "
+                               + "resident memory of each.", valueName: "K"))
+    var chunkSize: Int?
     @Flag(help: "Print one JSON object on stdout.") var json = false
 
     func validate() throws {
+        if let chunkSize, chunkSize < 1 { throw ValidationError("--chunk-size must be >= 1, got \(chunkSize)") }
         guard steps >= 1, warmupSteps >= 0 else { throw ValidationError("--steps must be >= 1 and --warmup-steps >= 0") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be >= 1, got \(batchSize)") }
         guard blasThreads >= 1 else { throw ValidationError("--blas-threads must be >= 1, got \(blasThreads)") }
@@ -51,6 +56,20 @@ struct BenchTrain: ParsableCommand {
         config.bucketSize = bucketSize; config.quiet = true; config.testLimit = 10
         try runOnWorld(blasThreads: blasThreads) { comm in
             let (train, test) = try loadDatasets(config)
+            if let chunkSize {
+                var chunked = config
+                chunked.chunkSize = chunkSize
+                let report = try runChunkMemoryBenchmark(config: chunked, comm: comm, train: train, test: test,
+                                                         steps: steps, warmup: warmupSteps)
+                if comm.rank == 0 {
+                    let text = report.reference.table() + "\n" + report.chunked.table() + "\n" + report.table()
+                    if json {
+                        printError(text)
+                        print(jsonLine(report))
+                    } else { print(text, terminator: "") }
+                }
+                return
+            }
             let report = try runBenchmark(config: config, comm: comm, train: train, test: test, steps: steps,
                                           warmup: warmupSteps)
             if comm.rank == 0 {

@@ -47,3 +47,12 @@ assert all(r["steps"] == "3" for r in rows), [r["steps"] for r in rows]
 PY
 then ok "--preset large-batch-steps --only loss=supcon,clce on 2 ranks: 9 runs of 3 steps each"
 else fail "--preset large-batch-steps"; tail -5 "$WORK/lbs.out"; fi
+
+echo "== gradient caching: memory of global batch 4096 in chunks of 256 within 1.3x of an unchunked batch of 256"
+# resnet20 --norm group on 28x28 synthetic images: one unchunked step at 256 images, then one chunked step at 4096,
+# in one process, the kernel's peak resident size reset before each (dtrain bench --chunk-size).
+if timeout 900 "$BIN" bench --model resnet20 --norm group --norm-groups 4 --batch-size 4096 --chunk-size 256 \
+        --steps 1 --warmup-steps 0 --json >"$WORK/mem.json" 2>"$WORK/mem.err" \
+   && ratio=$(python3 -c 'import json,sys; d=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); print("%.2f %d %d" % (d["peakRatio"], d["referencePeakBytes"] >> 20, d["chunkedPeakBytes"] >> 20)); sys.exit(0 if d["peakRatio"] <= 1.3 else 1)' "$WORK/mem.json"); then
+    ok "resnet20 --norm group: peak ratio $ratio (ratio, MB at 256, MB at 4096 chunked)"
+else fail "chunked memory: ${ratio:-no report}"; tail -5 "$WORK/mem.err"; fi
