@@ -22,6 +22,17 @@ from plot_study import load, mean_std  # noqa: E402  (results.csv reader and sta
 SINGLE_SEED_NOISE = 0.3
 
 
+def paired_cell(d):
+    """The table cell for per-seed differences d (points): mean ± std and the verdict of the module's rule."""
+    m, sd = mean_std(d)
+    if len(d) == 1:
+        verdict = "tie" if abs(m) < SINGLE_SEED_NOISE else ("win" if m > 0 else "lose") + " (1 seed)"
+        return f"{m:+.2f} {verdict}"
+    se = sd / math.sqrt(len(d))
+    verdict = "win" if m - 2 * se > 0 else "lose" if m + 2 * se < 0 else "tie"
+    return f"{m:+.2f} ± {sd:.2f} {verdict}"
+
+
 def main(argv):
     args = argv[1:]
     loss = "clce"
@@ -72,14 +83,7 @@ def main(argv):
             if not d:
                 cells.append("–")
                 continue
-            m, sd = mean_std(d)
-            if len(d) == 1:
-                verdict = "tie" if abs(m) < SINGLE_SEED_NOISE else ("win" if m > 0 else "lose") + " (1 seed)"
-                cells.append(f"{m:+.2f} {verdict}")
-                continue
-            se = sd / math.sqrt(len(d))
-            verdict = "win" if m - 2 * se > 0 else "lose" if m + 2 * se < 0 else "tie"
-            cells.append(f"{m:+.2f} ± {sd:.2f} {verdict}")
+            cells.append(paired_cell(d))
         label = f"{base} ({'/'.join(sorted(evals[base]))})"
         print(f"| {label} | " + " | ".join(cells) + " |")
     print(f"\n{loss} evaluated by {'/'.join(sorted(evals[loss]))}; ± is the sample std of the per-seed differences.")
