@@ -2,7 +2,7 @@
 # The studies published in docs/RESULTS.md (issue 5), one rank each, resumable: run it again with the same
 # folder and finished runs are skipped, a run cut short continues from its last epoch checkpoint.
 #
-#   scripts/studies.sh [mlp-grid|lambda|cnn|large-batch|publish|all]...   (default: all)
+#   scripts/studies.sh [mlp-grid|lambda|cnn|large-batch|large-batch-cnn|publish|all]...   (default: all)
 #
 #   mlp-grid  MLP: ce, supcon, ce+supcon, clce, clce-no-hnm × batch 32…1024 × seeds 0–2, 15 epochs (75 runs,
 #             about 1.5–3.5 min each on an idle core)
@@ -13,6 +13,8 @@
 #             large-batch-steps` (500 steps for every batch size): supcon and ce+supcon at batch 256…4096 against
 #             clce and ce at 32…256, seeds 0–2 (54 runs each). Seed by seed, alternating the two protocols, so
 #             that a cut-short session leaves whole seeds. About 4 h + 3 h on one idle core.
+#   large-batch-cnn  the CNN on `--preset large-batch` with `--chunk-size 256`, seed by seed (54 runs; about
+#             80 min each on one idle core at 15 epochs: days, so run it where there are cores to spare)
 #   publish   copy each study's results.csv, summary.md and plots into docs/results/, with CLCE's paired
 #             differences against the other losses (scripts/compare_losses.py)
 #
@@ -51,14 +53,25 @@ large_batch() {
             || echo "studies.sh: large-batch-steps seed $seed: some runs failed (see the summary)" >&2
     done
 }
+large_batch_cnn() {
+    # The CNN's 4096-image batches are 8192 views: gradient caching keeps the activations at 2 × 256 views.
+    for seed in 0 1 2; do
+        study --preset large-batch --only "seed=$seed" --model cnn --chunk-size 256 --out "$RUNS/cnn-large-batch" \
+            || echo "studies.sh: cnn large-batch seed $seed: some runs failed (see the summary)" >&2
+    done
+}
 publish() {
-    for name in mlp-grid mlp-lambda-sweep cnn-grid mlp-large-batch mlp-large-batch-steps; do
+    for name in mlp-grid mlp-lambda-sweep cnn-grid mlp-large-batch mlp-large-batch-steps cnn-large-batch; do
         local dir="$RUNS/$name"
         [ -f "$dir/results.csv" ] || { echo "studies.sh: $dir has no results yet; skipped"; continue; }
         cp "$dir/results.csv" "docs/results/$name.csv"
         cp "$dir/summary.md" "docs/results/$name-summary.md"
         python3 scripts/compare_losses.py "$dir" > "docs/results/$name-clce-vs-baselines.md" 2>/dev/null || true
         [ -s "docs/results/$name-clce-vs-baselines.md" ] || rm -f "docs/results/$name-clce-vs-baselines.md"
+        case "$name" in *large-batch*)
+            python3 scripts/compare_large_batch.py "$dir" > "docs/results/$name-small-vs-large.md" 2>/dev/null || true
+            [ -s "docs/results/$name-small-vs-large.md" ] || rm -f "docs/results/$name-small-vs-large.md" ;;
+        esac
         for png in "$dir"/*.png; do
             [ -f "$png" ] && cp "$png" "docs/results/$name-$(basename "$png")"
         done
@@ -73,8 +86,9 @@ for what in "$@"; do
         lambda) lambda ;;
         cnn) cnn ;;
         large-batch) large_batch ;;
+        large-batch-cnn) large_batch_cnn ;;
         publish) publish ;;
         all) mlp_grid; lambda; cnn; publish ;;
-        *) echo "studies.sh: unknown study '$what' (mlp-grid, lambda, cnn, large-batch, publish, all)" >&2; exit 2 ;;
+        *) echo "studies.sh: unknown study '$what' (mlp-grid, lambda, cnn, large-batch, large-batch-cnn, publish, all)" >&2; exit 2 ;;
     esac
 done

@@ -1,10 +1,12 @@
 # Sourced by scripts/mpi-tests.sh: the training step allocates nothing, and bench/study run under mpirun.
 echo "== the training step allocates nothing (heap allocation count independent of the step count)"
 if cc -shared -fPIC -O2 -o "$WORK/malloc-count.so" scripts/tools/malloc-count.c 2>"$WORK/cc.err"; then
-    count_allocations() {  # count_allocations MODEL STEPS: allocations of one bench process (one rank, no mpirun)
+    count_allocations() {  # count_allocations MODEL STEPS [ARGS...]: allocations of one bench process (one rank)
+        local model="$1" steps="$2"; shift 2
         rm -f "$WORK/mc"
         DTRAIN_MALLOC_COUNT_FILE="$WORK/mc" LD_PRELOAD="$WORK/malloc-count.so" \
-            timeout 300 "$BIN" bench --model "$1" --loss clce --batch-size 32 --warmup-steps 2 --steps "$2" >/dev/null 2>&1
+            timeout 300 "$BIN" bench --model "$model" --loss clce --batch-size 32 --warmup-steps 2 --steps "$steps" \
+            "$@" >/dev/null 2>&1
         # Every process of the run reports (timeout, MPI's singleton helper, dtrain); dtrain's count is the largest.
         sort -k2 -n "$WORK/mc" | tail -n 1 | awk '{ print $2 }'
     }
@@ -13,6 +15,13 @@ if cc -shared -fPIC -O2 -o "$WORK/malloc-count.so" scripts/tools/malloc-count.c 
         if [ -n "$few" ] && [ -n "$many" ] && [ "$few" -gt 10000 ] && [ $((many - few)) -le 5 ] && [ $((few - many)) -le 5 ]; then
             ok "$model: $few allocations after 2+3 steps, $many after 2+30 steps"
         else fail "$model allocations grow with steps: '$few' vs '$many'"; fi
+    done
+    # The gradient-cached step (bench --chunk-size runs an unchunked and a chunked phase, the same steps each).
+    for model in mlp cnn; do
+        few=$(count_allocations "$model" 3 --chunk-size 8); many=$(count_allocations "$model" 30 --chunk-size 8)
+        if [ -n "$few" ] && [ -n "$many" ] && [ "$few" -gt 10000 ] && [ $((many - few)) -le 10 ] && [ $((few - many)) -le 10 ]; then
+            ok "$model --chunk-size 8: $few allocations after 2+3 steps per phase, $many after 2+30"
+        else fail "$model --chunk-size 8 allocations grow with steps: '$few' vs '$many'"; fi
     done
 else fail "cannot build the malloc counter"; cat "$WORK/cc.err"; fi
 
