@@ -93,3 +93,27 @@ public final class LossComputer<T: BLASScalar>: @unchecked Sendable {
         return LossValue(total: ceWeight * ce + conWeight * con, crossEntropy: ce, contrastive: con)
     }
 }
+
+// MARK: - Counts
+
+extension LossComputer {
+    /// FLOPs of the products `compute` performs on one rank with `anchors` anchor rows against `rows` gathered rows
+    /// of width `embedDim` (2 FLOPs per multiply-add), the one place that counts them: when the contrastive term
+    /// runs (weight > 0 for `kind` and `lambda`), S = Z_anchors Zᵀ/τ, dSᵀ Z_anchors and dS Z, 2·anchors·rows·D
+    /// each, so 6·anchors·rows·D; else 0. Cross-entropy, the normalisation and the per-row passes are elementwise
+    /// and not counted. Summed over ranks (anchors = each rank's rows) it is 6·N²·D. Update it with the gemms.
+    public static func performedFlops(anchors: Int, rows: Int, embedDim: Int, kind: LossKind,
+                                      lambda: Double) -> Double {
+        guard kind.contrastiveWeight(lambda: lambda) > 0 else { return 0 }
+        return 3 * 2 * Double(anchors) * Double(rows) * Double(embedDim)
+    }
+
+    /// Bytes of this computer's buffers by name: the contrastive workspace (normalised rows and their gradient,
+    /// the similarity block, norms and negative weights) and the cross-entropy softmax cache.
+    public var arenaBytes: [(name: String, bytes: Int)] {
+        [("loss similarity block", workspace.block.byteCount),
+         ("loss z and dZ", workspace.normalized.byteCount + workspace.dNormalized.byteCount),
+         ("loss norms and weights", workspace.norms.byteCount + workspace.negativeWeights.byteCount),
+         ("loss softmax cache", probs.byteCount)]
+    }
+}

@@ -88,6 +88,12 @@ public struct Conv2d: Sendable {
     }
     /// Forward multiply-adds per sample: O·K·P.
     public var multiplyAddsPerSample: Int { outChannels * fanIn * outHeight * outWidth }
+    /// Backward multiply-adds per sample: O·K·P for dW, plus O·K·P for dX when the input gradient is computed
+    /// (`dInput` non-nil). Both paths perform that many: the fast path's dX gemm is (C, O·9)·(O·9, H·W) = O·K·P,
+    /// the general path's Wᵀ·dY is (K, O)·(O, P).
+    public func backwardMultiplyAddsPerSample(inputGradient: Bool) -> Int {
+        (inputGradient ? 2 : 1) * multiplyAddsPerSample
+    }
 
     // MARK: - Forward / backward
 

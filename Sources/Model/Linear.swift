@@ -40,6 +40,11 @@ public struct Linear: Sendable {
     public var end: Int { max(weight.offset + weight.count, bias.offset + bias.count) }
     /// Forward multiply-adds per sample: I·O.
     public var multiplyAddsPerSample: Int { inFeatures * outFeatures }
+    /// Backward multiply-adds per sample: I·O for dW, plus I·O for dX when the input gradient is computed
+    /// (`dInput` non-nil; the first layer of an encoder skips it).
+    public func backwardMultiplyAddsPerSample(inputGradient: Bool) -> Int {
+        (inputGradient ? 2 : 1) * inFeatures * outFeatures
+    }
 
     // MARK: - Forward / backward
 

@@ -99,17 +99,49 @@ public final class Network {
     /// Number of trainable scalars (excluding the alignment padding of the arena).
     public var parameterCount: Int { registry.parameterCount }
 
-    /// Forward FLOPs per sample: 2 × the multiply-adds of every conv and linear layer (head included) and of a
-    /// ViT's attention products.
-    /// Norms, ReLU, pooling, bias additions and the backward pass (≈ 2× forward) are not counted.
-    public var flopsPerSample: Int {
-        var macs = head.multiplyAddsPerSample
+    /// Forward multiply-adds per sample of every conv and linear layer (head included), the patch embedding and a
+    /// ViT's attention products (Q Kᵀ and P V). Norms, activations, softmax, pooling and bias additions are not
+    /// counted.
+    public var forwardMultiplyAddsPerSample: Int {
         switch body {
-        case .sequential(let e): macs += e.multiplyAddsPerSample
-        case .resnet(let e): macs += e.multiplyAddsPerSample
-        case .vit(let e): macs += e.multiplyAddsPerSample
+        case .sequential(let e): return head.multiplyAddsPerSample + e.multiplyAddsPerSample
+        case .resnet(let e): return head.multiplyAddsPerSample + e.multiplyAddsPerSample
+        case .vit(let e): return head.multiplyAddsPerSample + e.multiplyAddsPerSample
         }
-        return 2 * macs
+    }
+
+    /// Multiply-adds per sample that one training `forward` + `backward` actually performs (same products as
+    /// `forwardMultiplyAddsPerSample`): forward, every weight gradient, and the input gradients that are computed —
+    /// the head's always (the embedding's gradient), the encoder's first layer's never (the image needs none).
+    /// So it is 3 × forward minus the first layer's forward multiply-adds.
+    public var trainingMultiplyAddsPerSample: Int {
+        let headMACs = head.multiplyAddsPerSample + head.backwardMultiplyAddsPerSample(inputGradient: true)
+        switch body {
+        case .sequential(let e): return headMACs + e.trainingMultiplyAddsPerSample
+        case .resnet(let e): return headMACs + e.trainingMultiplyAddsPerSample
+        case .vit(let e): return headMACs + e.trainingMultiplyAddsPerSample
+        }
+    }
+
+    /// Forward FLOPs per sample: 2 × `forwardMultiplyAddsPerSample` (one multiply-add = 2 FLOPs).
+    public var flopsPerSample: Int { 2 * forwardMultiplyAddsPerSample }
+
+    /// Training FLOPs per sample (forward + backward, as performed): 2 × `trainingMultiplyAddsPerSample`.
+    public var trainingFlopsPerSample: Int { 2 * trainingMultiplyAddsPerSample }
+
+    /// Bytes of the network's buffers by name: parameters, gradients, BatchNorm buffers and counters, the head's
+    /// logits and embedding gradient, then the encoder's (`arenaBytes` of its body).
+    public var arenaBytes: [(name: String, bytes: Int)] {
+        var out: [(name: String, bytes: Int)] = [
+            ("parameters", params.byteCount), ("gradients", grads.byteCount),
+            ("buffers (norm statistics, counters)", buffers.byteCount + counters.byteCount),
+            ("head logits and dEmbedding", headBuffers.byteCount)]
+        switch body {
+        case .sequential(let e): out += e.arenaBytes
+        case .resnet(let e): out += e.arenaBytes
+        case .vit(let e): out += e.arenaBytes
+        }
+        return out
     }
 
     /// Re-draws every parameter from `seed` and resets buffers and counters (see the type's doc comment).

@@ -50,6 +50,8 @@ public struct PatchEmbedding: Sendable {
     public var end: Int { max(weight.offset + weight.count, bias.offset + bias.count) }
     /// Forward multiply-adds per sample: N·K·D.
     public var multiplyAddsPerSample: Int { patchCount * fanIn * embedDim }
+    /// Backward multiply-adds per sample: N·K·D for dW only (the image gets no gradient).
+    public var backwardMultiplyAddsPerSample: Int { multiplyAddsPerSample }
 
     // MARK: - Forward / backward
 

@@ -255,6 +255,29 @@ public final class ResNet {
         return macs
     }
 
+    /// Multiply-adds per sample `backward` performs: every convolution's weight and input gradient, except the
+    /// stem convolution's input gradient (the image needs none).
+    public var backwardMultiplyAddsPerSample: Int {
+        var macs = stemConv.backwardMultiplyAddsPerSample(inputGradient: false)
+        for b in blocks {
+            for u in b.units { macs += u.conv.backwardMultiplyAddsPerSample(inputGradient: true) }
+            if let s = b.shortcut { macs += s.conv.backwardMultiplyAddsPerSample(inputGradient: true) }
+        }
+        return macs
+    }
+
+    /// Multiply-adds per sample of a training step's forward and backward.
+    public var trainingMultiplyAddsPerSample: Int { multiplyAddsPerSample + backwardMultiplyAddsPerSample }
+
+    /// Bytes of the encoder's buffers by name: the cached activations (every conv and norm output, block outputs),
+    /// the norms' Double caches, the max-pool argmaxes, the three backward buffers and the convolutions' scratch.
+    public var arenaBytes: [(name: String, bytes: Int)] {
+        [("encoder activations", activations.byteCount), ("encoder norm caches", caches.byteCount),
+         ("encoder pool indices", poolIndices.byteCount),
+         ("encoder backward buffers", dA.byteCount + dB.byteCount + dC.byteCount),
+         ("encoder scratch", scratch.byteCount)]
+    }
+
     /// The embeddings of the last forward: (batch, D).
     public var embeddings: UnsafeMutablePointer<Float> { activations.pointer(embeddingSlice) }
 

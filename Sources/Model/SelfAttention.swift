@@ -39,6 +39,9 @@ public struct SelfAttention: Sendable {
     public var scratchCount: Int { tokens * tokens }
     /// Multiply-adds per sample of the two products (Q Kᵀ and P V): 2·T²·D.
     public var multiplyAddsPerSample: Int { 2 * tokens * tokens * embedDim }
+    /// Backward multiply-adds per sample of the four products (dP = dO Vᵀ, dV = Pᵀ dO, dQ = dS K, dK = dSᵀ Q),
+    /// T²·d each per head: 4·T²·D.
+    public var backwardMultiplyAddsPerSample: Int { 4 * tokens * tokens * embedDim }
 
     // MARK: - Forward / backward
 

@@ -120,6 +120,30 @@ public final class SequentialEncoder {
         return macs
     }
 
+    /// Multiply-adds per sample `backward` performs: every layer's weight gradient, and its input gradient except
+    /// for the first layer (the first conv, or the first linear of an encoder without convs), as `backward` skips.
+    public var backwardMultiplyAddsPerSample: Int {
+        var macs = 0
+        for (j, l) in linears.enumerated() {
+            macs += l.backwardMultiplyAddsPerSample(inputGradient: j > 0 || !stages.isEmpty)
+        }
+        for (i, s) in stages.enumerated() {
+            macs += s.first.backwardMultiplyAddsPerSample(inputGradient: i > 0)
+                + s.second.backwardMultiplyAddsPerSample(inputGradient: true)
+        }
+        return macs
+    }
+
+    /// Multiply-adds per sample of a training step's forward and backward.
+    public var trainingMultiplyAddsPerSample: Int { multiplyAddsPerSample + backwardMultiplyAddsPerSample }
+
+    /// Bytes of the encoder's buffers by name: the cached activations (input copy, every layer's output), the pooling
+    /// argmaxes, the two input-gradient ping-pong buffers and the convolutions' im2col scratch.
+    public var arenaBytes: [(name: String, bytes: Int)] {
+        [("encoder activations", activations.byteCount), ("encoder pool indices", poolIndices.byteCount),
+         ("encoder backward buffers", dFront.byteCount + dBack.byteCount), ("encoder scratch", scratch.byteCount)]
+    }
+
     /// The embeddings of the last forward: (batch, D), row-major.
     public var embeddings: UnsafeMutablePointer<Float> {
         activations.pointer(linearSlices[linearSlices.count - 1])

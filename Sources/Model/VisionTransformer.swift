@@ -67,6 +67,14 @@ public struct TransformerBlock: Sendable {
         attention.tokens * (qkv.multiplyAddsPerSample + proj.multiplyAddsPerSample + fc1.multiplyAddsPerSample
                             + fc2.multiplyAddsPerSample) + attention.multiplyAddsPerSample
     }
+    /// Backward multiply-adds per sample: every Linear's weight and input gradient and the attention's backward.
+    public var backwardMultiplyAddsPerSample: Int {
+        attention.tokens * (qkv.backwardMultiplyAddsPerSample(inputGradient: true)
+                            + proj.backwardMultiplyAddsPerSample(inputGradient: true)
+                            + fc1.backwardMultiplyAddsPerSample(inputGradient: true)
+                            + fc2.backwardMultiplyAddsPerSample(inputGradient: true))
+            + attention.backwardMultiplyAddsPerSample
+    }
 }
 
 /// timm's `VisionTransformer` (class token, learned absolute position embedding, pre-norm blocks, final LayerNorm,
@@ -171,6 +179,22 @@ public final class VisionTransformer {
     public var multiplyAddsPerSample: Int {
         blocks.reduce(patchEmbedding.multiplyAddsPerSample) { $0 + $1.multiplyAddsPerSample }
     }
+    /// Backward multiply-adds per sample: the blocks' and the patch embedding's weight gradient (no image gradient).
+    public var backwardMultiplyAddsPerSample: Int {
+        blocks.reduce(patchEmbedding.backwardMultiplyAddsPerSample) { $0 + $1.backwardMultiplyAddsPerSample }
+    }
+    /// Multiply-adds per sample of a training step's forward and backward.
+    public var trainingMultiplyAddsPerSample: Int { multiplyAddsPerSample + backwardMultiplyAddsPerSample }
+    /// Bytes of the encoder's buffers by name: the cached activations (patches, every block's outputs, attention
+    /// probabilities, norm caches), the backward buffers (stream, scratch, dQKV, dHidden, class tokens) and the
+    /// attention's (T, T) scratch.
+    public var arenaBytes: [(name: String, bytes: Int)] {
+        [("encoder activations", activations.byteCount),
+         ("encoder backward buffers", dStream.byteCount + dSmall.byteCount + dQKV.byteCount + dHidden.byteCount
+            + dClass.byteCount),
+         ("encoder scratch", attentionScratch.byteCount)]
+    }
+
     /// The embeddings of the last forward: (batch, D).
     public var embeddings: UnsafeMutablePointer<Float> { activations.pointer(embeddingSlice) }
 

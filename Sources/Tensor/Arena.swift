@@ -29,6 +29,8 @@ public final class Buffer<Element>: @unchecked Sendable {
 
     /// Number of elements.
     @inlinable public var count: Int { storage.count }
+    /// Bytes of the elements (count × the element's stride; memory reports).
+    public var byteCount: Int { count * MemoryLayout<Element>.stride }
     /// First element.
     @inlinable public var base: UnsafeMutablePointer<Element> { storage.baseAddress! }
 

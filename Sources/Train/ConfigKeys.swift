@@ -163,7 +163,7 @@ extension ConfigKey {
         // MARK: Run length in steps and gradient caching
         .optional("steps", \.steps, .runLength, "Train for exactly this many steps whatever the batch size (as many "
                   + "epochs as that takes); the warm-up is the same share of the run as --warmup-epochs of --epochs.",
-                  unset: "", example: "500", rule: .atLeast(1)),
+                  unset: "", example: "500", rule: .atLeast(1), column: false),  // results.csv's `steps` says it
         .optional("chunk-size", \.chunkSize, .trajectory, "Gradient caching: images per rank per forward chunk. The "
                   + "step embeds the local batch chunk by chunk without keeping activations, computes the loss on "
                   + "all embeddings, then re-runs each chunk forward and backward: the same gradient as one pass, in "

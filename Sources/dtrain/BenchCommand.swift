@@ -15,7 +15,8 @@ struct Bench: ParsableCommand {
 struct BenchTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Time training steps: images/s, ms per phase, FLOPs per image, achieved vs sgemm GFLOP/s.",
+        abstract: "Time training steps: images/s, ms per phase, FLOPs per image as performed, achieved vs sgemm "
+            + "GFLOP/s, peak resident memory and arena bytes per rank.",
         discussion: "Example: mpirun -n 2 dtrain bench --model cnn --loss clce --batch-size 256 --steps 20")
 
     @Option(help: .keySentence("model")) var model = ModelKind.mlp

@@ -31,9 +31,9 @@ struct ThroughputBenchmark {
         }
         let forward = forwardTimes.sorted()[1], step = stepTimes.sorted()[1]
         let sgemm = measureSgemmGFLOPs()
-        let flops = Double(net.flopsPerSample * batch)
+        let flops = Double(net.flopsPerSample * batch), trainFlops = Double(net.trainingFlopsPerSample * batch)
         print("BENCH \(kind) batch \(batch): forward \(forward * 1e3) ms (\(flops / forward / 1e9) GFLOP/s), "
               + "forward+backward \(step * 1e3) ms = \(Double(batch) / step) samples/s "
-              + "(≈\(3 * flops / step / 1e9) GFLOP/s counting 3×forward); sgemm 512³: \(sgemm) GFLOP/s")
+              + "(\(trainFlops / step / 1e9) GFLOP/s as performed); sgemm 512³: \(sgemm) GFLOP/s")
     }
 }

@@ -27,8 +27,8 @@ else fail "cannot build the malloc counter"; cat "$WORK/cc.err"; fi
 
 echo "== bench and study under mpirun"
 if timeout 300 $MPIRUN -n 2 "$BIN" bench --model mlp --batch-size 64 --steps 3 --json 2>/dev/null \
-    | python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); assert d["ranks"] == 2 and d["imagesPerS"] > 0 and d["sgemmGFLOPs"] > 0 and len(d["perRank"]) == 2, d'; then
-    ok "bench -n 2 --json: per-rank and total figures with the sgemm ceiling"
+    | python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); assert d["ranks"] == 2 and d["imagesPerS"] > 0 and d["sgemmGFLOPs"] > 0 and len(d["perRank"]) == 2, d; assert all(r["peakResidentBytes"] > 0 and any(a["name"] == "parameters" for a in r["arenas"]) for r in d["perRank"]), d; assert abs(sum(r["flopsPerStep"] for r in d["perRank"]) - d["trainFlopsPerImage"] * d["globalBatch"]) < 1e-6 * d["trainFlopsPerImage"] * d["globalBatch"], d'; then
+    ok "bench -n 2 --json: per-rank and total figures with the sgemm ceiling, peak RSS and arenas per rank"
 else fail "bench -n 2"; fi
 if timeout 120 "$BIN" bench loss --n 512 --dim 64 --repeats 2 --json \
     | python3 -c 'import json,sys; d=json.loads(sys.stdin.read()); assert d["seconds"] > 0 and d["gemmFloorSeconds"] > 0, d'; then

@@ -1,0 +1,29 @@
+import Loss
+import Testing
+
+@Suite struct PerformedFlopsTests {
+    @Test func threeGemmsOfTheAnchorsAgainstEveryRow() {
+        // S = Z_a Zᵀ (a×D by D×N), dSᵀ Z_a and dS Z: a·N·D multiply-adds each, 2 FLOPs per multiply-add.
+        let one = LossComputer<Float>.performedFlops(anchors: 512, rows: 512, embedDim: 128, kind: .clce, lambda: 0.9)
+        #expect(one == 3 * 2 * 512 * 512 * 128)
+        // Two ranks' anchor shares add up to the single-process count.
+        let half = LossComputer<Float>.performedFlops(anchors: 256, rows: 512, embedDim: 128, kind: .clce,
+                                                      lambda: 0.9)
+        #expect(2 * half == one)
+        #expect(LossComputer<Float>.performedFlops(anchors: 512, rows: 512, embedDim: 128, kind: .supcon,
+                                                   lambda: 0.9) == one)
+        // No contrastive term, no gemms: `ce`, or a blend whose contrastive weight λ is 0.
+        #expect(LossComputer<Float>.performedFlops(anchors: 512, rows: 512, embedDim: 128, kind: .ce,
+                                                   lambda: 0.9) == 0)
+        #expect(LossComputer<Float>.performedFlops(anchors: 512, rows: 512, embedDim: 128, kind: .clce,
+                                                   lambda: 0) == 0)
+    }
+
+    @Test func arenaBytesOfTheWorkspace() {
+        let c = LossComputer<Float>(rows: 512, embedDim: 128, localRows: 256, classes: 10, maxAnchors: 256)
+        let bytes = Dictionary(uniqueKeysWithValues: c.arenaBytes.map { ($0.name, $0.bytes) })
+        #expect(bytes["loss similarity block"] == 4 * 256 * 512)
+        #expect(bytes["loss z and dZ"] == 4 * 2 * 512 * 128)
+        #expect(bytes["loss softmax cache"] == 4 * 256 * 10)
+    }
+}
