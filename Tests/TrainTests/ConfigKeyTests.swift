@@ -91,9 +91,11 @@ import Testing
                                             "batch-size", "epochs", "max-steps", "lr", "weight-decay", "optimizer",
                                             "momentum", "warmup-epochs", "seed", "train-limit", "test-limit", "eval",
                                             "knn-k", "probe-epochs"])
-        // New keys go at the end of the table (results.csv column order): `classes`, then the ViT shape keys.
-        #expect(Array(names.suffix(12)) == ["init", "init-head", "image-size", "norm", "norm-groups", "stem",
-                                            "classes", "patch-size", "embed-dim", "depth", "heads", "mlp-ratio"])
+        // New keys go at the end of the table (results.csv column order): `classes`, the ViT shape keys, then
+        // `chunk-size` (`steps` has no column: results.csv's `steps` is the steps the run made).
+        #expect(Array(names.suffix(13)) == ["init", "init-head", "image-size", "norm", "norm-groups", "stem",
+                                            "classes", "patch-size", "embed-dim", "depth", "heads", "mlp-ratio",
+                                            "chunk-size"])
         #expect(TrainConfig().parameterColumns.first { $0.name == "lr" }?.value == "0.05")
     }
 

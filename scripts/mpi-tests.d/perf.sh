@@ -1,5 +1,7 @@
 # Sourced by scripts/mpi-tests.sh: the training step allocates nothing, and bench/study run under mpirun.
 echo "== the training step allocates nothing (heap allocation count independent of the step count)"
+# Slack of 20: the count of one process varies by up to ~11 between runs under load (MPI's and OpenBLAS's threads),
+# whatever the step count; one allocation per step would add 27 (54 with --chunk-size's two phases).
 if cc -shared -fPIC -O2 -o "$WORK/malloc-count.so" scripts/tools/malloc-count.c 2>"$WORK/cc.err"; then
     count_allocations() {  # count_allocations MODEL STEPS [ARGS...]: allocations of one bench process (one rank)
         local model="$1" steps="$2"; shift 2
@@ -12,14 +14,14 @@ if cc -shared -fPIC -O2 -o "$WORK/malloc-count.so" scripts/tools/malloc-count.c 
     }
     for model in mlp cnn resnet20 vit-tiny; do
         few=$(count_allocations "$model" 3); many=$(count_allocations "$model" 30)
-        if [ -n "$few" ] && [ -n "$many" ] && [ "$few" -gt 10000 ] && [ $((many - few)) -le 5 ] && [ $((few - many)) -le 5 ]; then
+        if [ -n "$few" ] && [ -n "$many" ] && [ "$few" -gt 10000 ] && [ $((many - few)) -le 20 ] && [ $((few - many)) -le 20 ]; then
             ok "$model: $few allocations after 2+3 steps, $many after 2+30 steps"
         else fail "$model allocations grow with steps: '$few' vs '$many'"; fi
     done
     # The gradient-cached step (bench --chunk-size runs an unchunked and a chunked phase, the same steps each).
     for model in mlp cnn; do
         few=$(count_allocations "$model" 3 --chunk-size 8); many=$(count_allocations "$model" 30 --chunk-size 8)
-        if [ -n "$few" ] && [ -n "$many" ] && [ "$few" -gt 10000 ] && [ $((many - few)) -le 10 ] && [ $((few - many)) -le 10 ]; then
+        if [ -n "$few" ] && [ -n "$many" ] && [ "$few" -gt 10000 ] && [ $((many - few)) -le 20 ] && [ $((few - many)) -le 20 ]; then
             ok "$model --chunk-size 8: $few allocations after 2+3 steps per phase, $many after 2+30"
         else fail "$model --chunk-size 8 allocations grow with steps: '$few' vs '$many'"; fi
     done
