@@ -27,8 +27,11 @@ public final class ContrastiveWorkspace<T: BLASScalar>: @unchecked Sendable {
     /// Tile edge of the symmetric form: a 256×256 Float tile is 256 KiB, a quarter of this machine's 1 MiB L2,
     /// beside the two 256×D row panels it multiplies.
     public static var defaultTile: Int { 256 }
-    /// Elements of one anchor block of the distributed form (a cap on anchorChunk·N): 1M elements = 4 MiB in Float.
-    public static var chunkElements: Int { 1 << 20 }
+    /// Elements of one anchor block of the distributed form (a cap on anchorChunk·N): 4M elements = 16 MiB in
+    /// Float (512 anchors at N = 8192, 1024 up to N = 4096). Smaller, cache-sized blocks (64–256 anchors at
+    /// N = 8192) were measured and were not faster: each row's three fused passes already run in L1, and only the
+    /// two gradient gemms re-read the block (docs/PERFORMANCE.md, issue 17).
+    public static var chunkElements: Int { 1 << 22 }
 
     @usableFromInline let normalized: Buffer<T>
     @usableFromInline let norms: Buffer<T>

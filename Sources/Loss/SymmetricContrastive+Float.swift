@@ -128,3 +128,131 @@ func symmetricGradientTileFloat(_ tile: UnsafeMutablePointer<Float>, bi: Int, bj
         }
     }
 }
+
+// MARK: - One shift for every row (τ ≥ boundedShiftMinTau)
+
+/// Pass 1 of the one-shift form on one tile: with e = exp(s − M) (one exponential per element, shared by row i
+/// and column j), adds to row i's sums (rows of I over the columns of J, self excluded on the diagonal tile) and,
+/// off the diagonal, to row j's sums (rows of J over the columns of I). `sums` is RowStatistics' (5N Doubles);
+/// `scratch` holds 4·bj Floats and `counts` bj.
+@inline(__always)
+func boundedStatisticsTileFloat(_ tile: UnsafePointer<Float>, bi: Int, bj: Int, labels y: UnsafePointer<Int32>,
+                                i0: Int, j0: Int, diagonal: Bool, shift: Float, betaIsOne: Bool,
+                                sums: UnsafeMutablePointer<Double>, rows: Int,
+                                scratch: UnsafeMutablePointer<Float>, counts: UnsafeMutablePointer<Int32>) {
+    let colP = scratch, colA = scratch + bj, colB = scratch + 2 * bj, colS = scratch + 3 * bj
+    if !diagonal {
+        scratch.update(repeating: 0, count: 4 * bj)
+        counts.update(repeating: 0, count: bj)
+    }
+    let yJ = y + j0
+    let vectorEnd = bj - bj % 8
+    let m = FloatVector(repeating: shift)
+    let countPointer = UnsafeMutableRawPointer(counts)
+    for a in 0..<bi {
+        let i = i0 + a
+        let label = y[i]
+        let lv = LabelVector(repeating: label)
+        let me = LabelVector(repeating: Int32(truncatingIfNeeded: diagonal ? a : -1))
+        let row = tile + a * bj
+        var rP = FloatVector.zero, rA = FloatVector.zero, rB = FloatVector.zero, rS = FloatVector.zero
+        var rN = LabelVector.zero
+        var c = 0
+        while c < vectorEnd {
+            let v = loadVector(row + c)
+            let same = loadLabels(yJ + c) .== lv
+            let positive = same .& (laneIndices &+ Int32(truncatingIfNeeded: c) .!= me)
+            let e = vectorExp(v - m)
+            let eP = e.replacing(with: 0, where: .!positive), vP = v.replacing(with: 0, where: .!positive)
+            let negative = e.replacing(with: 0, where: same)
+            let nA = betaIsOne ? negative * negative : negative
+            rP += eP; rS += vP; rA += nA
+            if betaIsOne { rB += negative }
+            rN = rN.replacing(with: rN &+ 1, where: positive)
+            if !diagonal {
+                storeVector(loadVector(colP + c) + eP, colP + c)
+                storeVector(loadVector(colS + c) + vP, colS + c)
+                storeVector(loadVector(colA + c) + nA, colA + c)
+                if betaIsOne { storeVector(loadVector(colB + c) + negative, colB + c) }
+                let k = countPointer.loadUnaligned(fromByteOffset: 4 * c, as: LabelVector.self)
+                countPointer.storeBytes(of: k.replacing(with: k &+ 1, where: positive), toByteOffset: 4 * c,
+                                        as: LabelVector.self)
+            }
+            c += 8
+        }
+        var sP = Double(rP.sum()), sA = Double(rA.sum()), sB = Double(rB.sum()), sS = Double(rS.sum())
+        var nP = Int(rN.wrappedSum())
+        while c < bj {
+            if !(diagonal && c == a) {
+                let v = row[c]
+                let e = Float.exp(v - shift)
+                if yJ[c] == label {
+                    sP += Double(e); sS += Double(v); nP += 1
+                    if !diagonal { colP[c] += e; colS[c] += v; counts[c] += 1 }
+                } else {
+                    let nA = betaIsOne ? e * e : e
+                    sA += Double(nA)
+                    if betaIsOne { sB += Double(e) }
+                    if !diagonal { colA[c] += nA; if betaIsOne { colB[c] += e } }
+                }
+            }
+            c += 1
+        }
+        sums[i] += sP; sums[rows + i] += sA; sums[2 * rows + i] += sB; sums[3 * rows + i] += sS
+        sums[4 * rows + i] += Double(nP)
+    }
+    if !diagonal {
+        for c in 0..<bj {
+            let j = j0 + c
+            sums[j] += Double(colP[c]); sums[rows + j] += Double(colA[c]); sums[2 * rows + j] += Double(colB[c])
+            sums[3 * rows + j] += Double(colS[c]); sums[4 * rows + j] += Double(counts[c])
+        }
+    }
+}
+
+/// Pass 2 of the one-shift form on one tile: with e = exp(s − M), G_ij = f_i(s) + f_j(s) =
+/// (cP_i + cP_j)·e − (c0_i + c0_j) on positives, ((cA_i + cA_j)·e − (cB_i + cB_j))·e (β = 1) or (cA_i + cA_j)·e
+/// (β = 0) on negatives, zero where i = j.
+@inline(__always)
+func boundedGradientTileFloat(_ tile: UnsafeMutablePointer<Float>, bi: Int, bj: Int, labels y: UnsafePointer<Int32>,
+                              i0: Int, j0: Int, diagonal: Bool, shift: Float,
+                              coefficients k: GradientCoefficients<Float>, betaIsOne: Bool) {
+    let yJ = y + j0
+    let cPJ = k.cP + j0, c0J = k.c0 + j0, cAJ = k.cA + j0, cBJ = k.cB + j0
+    let vectorEnd = bj - bj % 8
+    let m = FloatVector(repeating: shift)
+    for a in 0..<bi {
+        let i = i0 + a
+        let label = y[i]
+        let lv = LabelVector(repeating: label)
+        let cPi = FloatVector(repeating: k.cP[i]), c0i = FloatVector(repeating: k.c0[i])
+        let cAi = FloatVector(repeating: k.cA[i]), cBi = FloatVector(repeating: k.cB[i])
+        let me = LabelVector(repeating: Int32(truncatingIfNeeded: diagonal ? a : -1))
+        let row = tile + a * bj
+        var c = 0
+        while c < vectorEnd {
+            let v = loadVector(row + c)
+            let same = loadLabels(yJ + c) .== lv
+            let e = vectorExp(v - m)
+            let cA = cAi + loadVector(cAJ + c)
+            let negative = betaIsOne ? (cA * e - (cBi + loadVector(cBJ + c))) * e : cA * e
+            let positive = (cPi + loadVector(cPJ + c)) * e - (c0i + loadVector(c0J + c))
+            let g = negative.replacing(with: positive, where: same)
+            storeVector(g.replacing(with: 0, where: laneIndices &+ Int32(truncatingIfNeeded: c) .== me), row + c)
+            c += 8
+        }
+        while c < bj {
+            if diagonal && a == c { row[c] = 0; c += 1; continue }
+            let v = row[c]
+            let e = Float.exp(v - shift)
+            let j = j0 + c
+            if yJ[c] == label {
+                row[c] = (k.cP[i] + k.cP[j]) * e - (k.c0[i] + k.c0[j])
+            } else {
+                let cA = k.cA[i] + k.cA[j]
+                row[c] = betaIsOne ? (cA * e - (k.cB[i] + k.cB[j])) * e : cA * e
+            }
+            c += 1
+        }
+    }
+}

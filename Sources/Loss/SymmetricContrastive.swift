@@ -22,6 +22,11 @@ import Tensor
 //
 // The result equals the row-wise form to rounding (the sums are added in a different order and rescaled).
 
+/// The one-shift form is used in Float for β ∈ {0, 1} when τ ≥ this: every exponent is then ≥ −(1+β)·2/τ ≥ −40
+/// (e^{−40} ≈ 4e−18, far from Float's underflow at e^{−87}), and the shift's rounding error stays ≤ 40 ulp-scale
+/// (relative ≈ 2e−6 on an exponential).
+@usableFromInline let boundedShiftMinTau = 0.1
+
 /// Runs both passes for a pooled loss with anchors = all `rows` rows; accumulates (1/τ)(dS + dSᵀ)Z into
 /// workspace.dNormalized (zeroed by the caller), writes perAnchor and returns Σ l_i (not divided).
 @inline(__always)
@@ -36,6 +41,9 @@ func symmetricPooledLoss<T: BLASScalar>(placement: LogPlacement, beta: Double, d
     let coefficients = workspace.rowCoefficients.base
     let mode = BetaMode(T(beta))
     let vectorPath = T.self == Float.self && mode != .general
+    // One shift M = 1/τ ≥ every s for all rows when the exponents stay far from underflow (see the header).
+    let bounded = vectorPath && invTau <= 1 / T(boundedShiftMinTau)
+    let shift = invTau
     mP.update(repeating: -.infinity, count: 2 * rows)
     sums.update(repeating: 0, count: 5 * rows)
     let statistics = RowStatistics(maxPositive: mP, maxNegative: mN, sums: sums, rows: rows, beta: beta)
@@ -49,6 +57,14 @@ func symmetricPooledLoss<T: BLASScalar>(placement: LogPlacement, beta: Double, d
             let bj = min(t, rows - j0)
             similarityTile(z, i0: i0, bi: bi, j0: j0, bj: bj, dim: dim, invTau: invTau, tile: tileBuffer)
             let diagonal = i0 == j0
+            if bounded {
+                boundedStatisticsTileFloat(floatPointer(tileBuffer), bi: bi, bj: bj, labels: y, i0: i0, j0: j0,
+                                           diagonal: diagonal, shift: Float(shift), betaIsOne: mode == .one,
+                                           sums: sums, rows: rows, scratch: floatPointer(workspace.columnScratch.base),
+                                           counts: workspace.columnCounts.base)
+                j0 += bj
+                continue
+            }
             if !diagonal {
                 // Rows of J over the columns of I: the tile's columns (read before the row pass overwrites it).
                 if vectorPath {
@@ -90,6 +106,7 @@ func symmetricPooledLoss<T: BLASScalar>(placement: LogPlacement, beta: Double, d
     }
 
     // MARK: per-row loss and gradient coefficients
+    if bounded { mP.update(repeating: shift, count: 2 * rows) }
     let cP = coefficients, c0 = coefficients + rows, cA = coefficients + 2 * rows, cB = coefficients + 3 * rows
     var total = 0.0
     for r in 0..<rows {
@@ -123,7 +140,13 @@ func symmetricPooledLoss<T: BLASScalar>(placement: LogPlacement, beta: Double, d
             let bj = min(t, rows - j0)
             similarityTile(z, i0: i0, bi: bi, j0: j0, bj: bj, dim: dim, invTau: invTau, tile: tileBuffer)
             let diagonal = i0 == j0
-            if vectorPath {
+            if bounded {
+                boundedGradientTileFloat(floatPointer(tileBuffer), bi: bi, bj: bj, labels: y, i0: i0, j0: j0,
+                                         diagonal: diagonal, shift: Float(shift),
+                                         coefficients: unsafeBitCast(rowCoefficients,
+                                                                     to: GradientCoefficients<Float>.self),
+                                         betaIsOne: mode == .one)
+            } else if vectorPath {
                 symmetricGradientTileFloat(floatPointer(tileBuffer), bi: bi, bj: bj, labels: y, i0: i0, j0: j0,
                                            diagonal: diagonal,
                                            coefficients: unsafeBitCast(rowCoefficients,
