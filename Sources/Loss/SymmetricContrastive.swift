@@ -58,10 +58,17 @@ func symmetricPooledLoss<T: BLASScalar>(placement: LogPlacement, beta: Double, d
             similarityTile(z, i0: i0, bi: bi, j0: j0, bj: bj, dim: dim, invTau: invTau, tile: tileBuffer)
             let diagonal = i0 == j0
             if bounded {
-                boundedStatisticsTileFloat(floatPointer(tileBuffer), bi: bi, bj: bj, labels: y, i0: i0, j0: j0,
-                                           diagonal: diagonal, shift: Float(shift), betaIsOne: mode == .one,
-                                           sums: sums, rows: rows, scratch: floatPointer(workspace.columnScratch.base),
-                                           counts: workspace.columnCounts.base)
+                // Literal β flags so each call is compiled without the β test in its inner loop.
+                let scratch = floatPointer(workspace.columnScratch.base), counts = workspace.columnCounts.base
+                if mode == .one {
+                    boundedStatisticsTileFloat(floatPointer(tileBuffer), bi: bi, bj: bj, labels: y, i0: i0, j0: j0,
+                                               diagonal: diagonal, shift: Float(shift), betaIsOne: true, sums: sums,
+                                               rows: rows, scratch: scratch, counts: counts)
+                } else {
+                    boundedStatisticsTileFloat(floatPointer(tileBuffer), bi: bi, bj: bj, labels: y, i0: i0, j0: j0,
+                                               diagonal: diagonal, shift: Float(shift), betaIsOne: false, sums: sums,
+                                               rows: rows, scratch: scratch, counts: counts)
+                }
                 j0 += bj
                 continue
             }
@@ -141,11 +148,14 @@ func symmetricPooledLoss<T: BLASScalar>(placement: LogPlacement, beta: Double, d
             similarityTile(z, i0: i0, bi: bi, j0: j0, bj: bj, dim: dim, invTau: invTau, tile: tileBuffer)
             let diagonal = i0 == j0
             if bounded {
-                boundedGradientTileFloat(floatPointer(tileBuffer), bi: bi, bj: bj, labels: y, i0: i0, j0: j0,
-                                         diagonal: diagonal, shift: Float(shift),
-                                         coefficients: unsafeBitCast(rowCoefficients,
-                                                                     to: GradientCoefficients<Float>.self),
-                                         betaIsOne: mode == .one)
+                let k = unsafeBitCast(rowCoefficients, to: GradientCoefficients<Float>.self)
+                if mode == .one {
+                    boundedGradientTileFloat(floatPointer(tileBuffer), bi: bi, bj: bj, labels: y, i0: i0, j0: j0,
+                                             diagonal: diagonal, shift: Float(shift), coefficients: k, betaIsOne: true)
+                } else {
+                    boundedGradientTileFloat(floatPointer(tileBuffer), bi: bi, bj: bj, labels: y, i0: i0, j0: j0,
+                                             diagonal: diagonal, shift: Float(shift), coefficients: k, betaIsOne: false)
+                }
             } else if vectorPath {
                 symmetricGradientTileFloat(floatPointer(tileBuffer), bi: bi, bj: bj, labels: y, i0: i0, j0: j0,
                                            diagonal: diagonal,
