@@ -5,6 +5,17 @@ import Tensor
 // the "three-gemm floor". The symmetric single-process form (SymmetricContrastive.swift) performs 4·n²·D flops
 // instead of 6·n²·D, so it can finish below that floor (ratio < 1).
 
+/// The matrix-product flops `contrastiveLoss` performs for `anchors` anchors (rows 0..<anchors, or any slice of that
+/// length when anchors < rows) of `rows` gathered rows of width `embedDim`: 4·n²·D for the symmetric form (a pooled
+/// loss with every row an anchor: S over the upper triangle twice, N²·D each, then (dS + dSᵀ)·Z, 2·N²·D), else
+/// 6·a·n·D (S = Z_a Zᵀ, dSᵀ Z_a, dS Z); 0 without a contrastive term. Elementwise work is not counted.
+public func contrastiveMatrixFlops(_ loss: ContrastiveLoss?, rows: Int, anchors: Int, embedDim: Int) -> Double {
+    guard let loss, anchors > 0 else { return 0 }
+    let n = Double(rows), d = Double(embedDim)
+    if case .pooled = loss.form, anchors == rows { return 4 * n * n * d }
+    return 6 * Double(anchors) * n * d
+}
+
 /// What `benchmarkLoss` measured.
 public struct LossBenchmarkResult: Sendable {
     /// Rows n, embedding width D, classes K, and the loss.
@@ -90,13 +101,7 @@ public func benchmarkLoss(rows: Int, embedDim: Int, classes: Int, kind: LossKind
         return v.count % 2 == 1 ? v[v.count / 2] : 0.5 * (v[v.count / 2 - 1] + v[v.count / 2])
     }
     let flops = 3 * 2 * Double(anchors) * Double(rows) * Double(embedDim)
-    let symmetric: Bool
-    switch kind.contrastiveLoss()?.form {
-    case .pooled?: symmetric = anchors == rows
-    default: symmetric = false
-    }
-    let performed = symmetric ? 4 * Double(rows) * Double(rows) * Double(embedDim)
-        : (kind.usesContrastive ? flops : 0)
+    let performed = contrastiveMatrixFlops(kind.contrastiveLoss(), rows: rows, anchors: anchors, embedDim: embedDim)
     return LossBenchmarkResult(rows: rows, embedDim: embedDim, classes: classes, kind: kind, anchors: anchors,
                                performedFlops: performed,
                                medianSeconds: median(times),
