@@ -8,7 +8,7 @@ import Tensor
 // N_g = globalCount (the divisor), τ = temperature.
 //
 //   z_j = x_j / max(‖x_j‖, 1e-12)                     (N, D)
-//   S   = Z_anchors Zᵀ / τ                            (n, N), one gemm per block of anchors
+//   S   = Z_anchors Zᵀ / τ                            (n, N), one gemm per block of anchors (anchorBlocks)
 //   L   = (1/N_g) Σ_{i∈anchors} l_i(S_i·)             (per-row terms: LACLN.swift, HSCL.swift)
 //   dS  = scale·∂L/∂S, written over S by the row's fused passes (SimilarityRow.swift)
 //   dZ  = (1/τ)·dSᵀ Z_anchors  (every row, as a column of S)  +  (1/τ)·dS Z  (the anchor rows)   — two gemms
@@ -17,6 +17,10 @@ import Tensor
 // Self-exclusion and positives use the global index, so rank r's result is exactly the r-th summand of the
 // single-process loss and gradient: summing dEmbeddings over ranks (reduce-scatter with sum) gives the gradient
 // of the global loss, and a single process passes anchors = 0..<N.
+//
+// A single process (anchors = 0..<N) with a pooled loss (SupCon, LACLN) takes the symmetric form instead
+// (SymmetricContrastive.swift): S = Z·Zᵀ/τ in t×t tiles of its upper triangle, two passes, dZ = (1/τ)(dS + dSᵀ)Z,
+// 4·N²·D flops instead of 6·N²·D and no block larger than a tile. HSCL keeps the anchor blocks.
 
 /// Whether the average over positives sits inside or outside the log (LACLN.swift).
 public enum LogPlacement: Sendable, Equatable {
@@ -102,8 +106,7 @@ public func contrastiveLoss<T: BLASScalar>(_ loss: ContrastiveLoss, embeddings: 
 
     let x = embeddings.baseAddress!, y = labels.baseAddress!, dx = dEmbeddings.baseAddress!
     let z = workspace.normalized.base, norms = workspace.norms.base
-    let block = workspace.block.base, dz = workspace.dNormalized.base
-    let weights = workspace.negativeWeights.base
+    let dz = workspace.dNormalized.base
     let minNorm: T = 1e-12
 
     // MARK: normalise
@@ -120,12 +123,48 @@ public func contrastiveLoss<T: BLASScalar>(_ loss: ContrastiveLoss, embeddings: 
     let mode = BetaMode(beta)
     let rowScale = Double(scale) / Double(globalCount)
     let invTau = 1 / tau
-    var total = 0.0
+    let total: Double
 
-    // MARK: blocks of anchors
+    // MARK: one process, a pooled loss: the symmetric form (SymmetricContrastive.swift)
+    if anchorRows == 0..<rows, case .pooled(let placement) = loss.form {
+        total = symmetricPooledLoss(placement: placement, beta: loss.beta, detachedWeights: loss.detachedWeights,
+                                    z: z, labels: y, rows: rows, dim: dim, invTau: invTau, rowScale: rowScale,
+                                    workspace: workspace, perAnchor: perAnchor)
+    } else {
+        total = anchorBlocks(loss, z: z, labels: y, rows: rows, dim: dim, anchorRows: anchorRows, beta: beta,
+                             mode: mode, invTau: invTau, rowScale: rowScale, workspace: workspace,
+                             perAnchor: perAnchor)
+    }
+
+    // MARK: backward through the normalisation
+    for j in 0..<rows {
+        let g = dz + j * dim, zj = z + j * dim, out = dx + j * dim
+        let norm = norms[j]
+        if norm > minNorm {
+            let gz = T.dot(count: dim, x: g, y: zj)
+            let inv = 1 / norm
+            for d in 0..<dim { out[d] = (g[d] - gz * zj[d]) * inv }
+        } else {
+            // z = x/1e-12 is linear in x: no projection.
+            for d in 0..<dim { out[d] = g[d] / minNorm }
+        }
+    }
+    return total / Double(globalCount)
+}
+
+/// The distributed form: blocks of `workspace.anchorChunk` anchors × all N gathered rows, each row finished by
+/// its fused passes, then dZ += (1/τ)·dSᵀ Z_anchors and dZ_anchors += (1/τ)·dS Z. Returns Σ l_i (not divided).
+@inline(__always)
+func anchorBlocks<T: BLASScalar>(_ loss: ContrastiveLoss, z: UnsafeMutablePointer<T>, labels y: UnsafePointer<Int32>,
+                                 rows: Int, dim: Int, anchorRows: Range<Int>, beta: T, mode: BetaMode, invTau: T,
+                                 rowScale: Double, workspace: ContrastiveWorkspace<T>,
+                                 perAnchor: UnsafeMutableBufferPointer<Double>?) -> Double {
+    let block = workspace.block.base, dz = workspace.dNormalized.base
+    let weights = workspace.negativeWeights.base
+    var total = 0.0
     var first = anchorRows.lowerBound
     while first < anchorRows.upperBound {
-        let count = min(workspace.maxAnchors, anchorRows.upperBound - first)
+        let count = min(workspace.anchorChunk, anchorRows.upperBound - first)
         let zAnchors = z + first * dim
         // S = Z_anchors Zᵀ / τ: (count, N).
         gemm(.none, .transposed, m: count, n: rows, k: dim, alpha: invTau, a: zAnchors, lda: dim,
@@ -168,19 +207,5 @@ public func contrastiveLoss<T: BLASScalar>(_ loss: ContrastiveLoss, embeddings: 
              b: z, ldb: dim, beta: 1, c: dz + first * dim, ldc: dim)
         first += count
     }
-
-    // MARK: backward through the normalisation
-    for j in 0..<rows {
-        let g = dz + j * dim, zj = z + j * dim, out = dx + j * dim
-        let norm = norms[j]
-        if norm > minNorm {
-            let gz = T.dot(count: dim, x: g, y: zj)
-            let inv = 1 / norm
-            for d in 0..<dim { out[d] = (g[d] - gz * zj[d]) * inv }
-        } else {
-            // z = x/1e-12 is linear in x: no projection.
-            for d in 0..<dim { out[d] = g[d] / minNorm }
-        }
-    }
-    return total / Double(globalCount)
+    return total
 }

@@ -25,13 +25,19 @@ import Tensor
 //             (weights detached: the bracket is e^{(1+β)s_ik − lseA})
 // Then ∂L/∂z through the similarity gemms and ∂L/∂x through the normalisation: see Contrastive.swift.
 
-/// Pass 3 for the pooled losses: overwrites row `s` (holding pass 2's exponentials) with scale·∂l_i/∂s_i·, zero on
-/// the self column, and returns l_i. `rowScale` = weight / N_global.
+/// The per-row constants of the pooled gradient: l_i and the coefficients of
+///   positives  scale·∂l/∂s_ip = cP·e^{s_ip − mP} − c0,
+///   negatives  scale·∂l/∂s_ik = (cA·e^{s_ik − mN} − cB)·e^{β(s_ik − mN)}   (β = 0: cA·e, β = 1: (cA·e − cB)·e),
+/// from pass 1's maxima and pass 2's sums (row-wise or accumulated over blocks). `rowScale` = weight / N_global.
+@usableFromInline
+struct PooledCoefficients {
+    @usableFromInline var loss: Double
+    @usableFromInline var cP: Double, c0: Double, cA: Double, cB: Double
+}
+
 @inline(__always)
-func finishPooledRow<T: BLASScalar>(_ s: UnsafeMutablePointer<T>, labels: UnsafePointer<Int32>, label: Int32,
-                                    selfIndex: Int, count: Int, scan: RowScan<T>, sums: RowSums, beta: Double,
-                                    mode: BetaMode, placement: LogPlacement, detachedWeights: Bool,
-                                    rowScale: Double, weights: UnsafePointer<T>) -> Double {
+func pooledCoefficients<T: BLASScalar>(scan: RowScan<T>, sums: RowSums, beta: Double, placement: LogPlacement,
+                                       detachedWeights: Bool, rowScale: Double) -> PooledCoefficients {
     let positives = Double(scan.positives)
     let maxPositive = Double(scan.maxPositive)
     let lseP = maxPositive + Double.log(sums.positive)
@@ -41,22 +47,36 @@ func finishPooledRow<T: BLASScalar>(_ s: UnsafeMutablePointer<T>, labels: Unsafe
     let negativeShare = Double.exp(logG - logD)
 
     let loss: Double
-    let cP: T, c0: T
+    let cP: Double, c0: Double
     switch placement {
     case .inside:
         loss = Double.log(positives) - lseP + logD
-        cP = T(-rowScale * negativeShare / sums.positive)
+        cP = -rowScale * negativeShare / sums.positive
         c0 = 0
     case .outside:
         loss = -sums.positiveSimilarity / positives + logD
-        cP = T(rowScale * Double.exp(maxPositive - logD))
-        c0 = T(rowScale / positives)
+        cP = rowScale * Double.exp(maxPositive - logD)
+        c0 = rowScale / positives
     }
-    var cA: T = 0, cB: T = 0
+    var cA = 0.0, cB = 0.0
     if scan.negatives > 0 {
-        cA = T(rowScale * negativeShare * (detachedWeights ? 1 : 1 + beta) / sums.negativeA)
-        cB = T(detachedWeights ? 0 : rowScale * negativeShare * beta / sums.negativeB)
+        cA = rowScale * negativeShare * (detachedWeights ? 1 : 1 + beta) / sums.negativeA
+        cB = detachedWeights ? 0 : rowScale * negativeShare * beta / sums.negativeB
     }
+    return PooledCoefficients(loss: loss, cP: cP, c0: c0, cA: cA, cB: cB)
+}
+
+/// Pass 3 for the pooled losses: overwrites row `s` (holding pass 2's exponentials) with scale·∂l_i/∂s_i·, zero on
+/// the self column, and returns l_i. `rowScale` = weight / N_global.
+@inline(__always)
+func finishPooledRow<T: BLASScalar>(_ s: UnsafeMutablePointer<T>, labels: UnsafePointer<Int32>, label: Int32,
+                                    selfIndex: Int, count: Int, scan: RowScan<T>, sums: RowSums, beta: Double,
+                                    mode: BetaMode, placement: LogPlacement, detachedWeights: Bool,
+                                    rowScale: Double, weights: UnsafePointer<T>) -> Double {
+    let k = pooledCoefficients(scan: scan, sums: sums, beta: beta, placement: placement,
+                               detachedWeights: detachedWeights, rowScale: rowScale)
+    let loss = k.loss
+    let cP = T(k.cP), c0 = T(k.c0), cA = T(k.cA), cB = T(k.cB)
 
     if T.self == Float.self && mode != .general {
         writeRowGradientFloat(floatPointer(s), labels: labels, label: label, selfIndex: selfIndex, count: count,

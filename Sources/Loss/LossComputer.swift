@@ -34,8 +34,9 @@ public final class LossComputer<T: BLASScalar>: @unchecked Sendable {
     public var detachedWeights = false
 
     /// Scratch for `rows` gathered rows of width `embedDim`, up to `localRows` local rows of logits with `classes`
-    /// columns, and similarity blocks of `maxAnchors` anchors (default: min(localRows, 1024), a block of at most
-    /// 1024·N elements; larger blocks were not faster in the benchmark).
+    /// columns, and similarity blocks of at most `maxAnchors` anchors (default: min(localRows, 1024); the blocks
+    /// are further capped at 4M elements, and a single process's symmetric form uses min(maxAnchors, 256)-square
+    /// tiles — see ContrastiveWorkspace).
     public init(rows: Int, embedDim: Int, localRows: Int, classes: Int, maxAnchors: Int? = nil) {
         precondition(localRows >= 1 && classes >= 1, "LossComputer: localRows \(localRows), classes \(classes)")
         workspace = ContrastiveWorkspace(rows: rows, embedDim: embedDim,

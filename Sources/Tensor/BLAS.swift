@@ -15,6 +15,10 @@ public protocol BLASScalar: BinaryFloatingPoint & Real & Sendable where Self.Raw
     static func gemm(_ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int, alpha: Self,
                      a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
                      beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+    /// C = alpha·A·Aᵀ + beta·C on the upper triangle of C (n, n), row-major, A: (n, k). The strict lower
+    /// triangle of C is left untouched.
+    static func syrkUpper(n: Int, k: Int, alpha: Self, a: UnsafePointer<Self>, lda: Int, beta: Self,
+                          c: UnsafeMutablePointer<Self>, ldc: Int)
     /// y += alpha·x over `count` contiguous elements.
     static func axpy(count: Int, alpha: Self, x: UnsafePointer<Self>, y: UnsafeMutablePointer<Self>)
     /// Σ x_i·y_i over `count` contiguous elements.
@@ -28,6 +32,12 @@ extension Float: BLASScalar {
                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         cblas_sgemm(CblasRowMajor, transA.cblas, transB.cblas, blasint(m), blasint(n), blasint(k), alpha,
                     a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+    }
+    @inlinable
+    public static func syrkUpper(n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int, beta: Float,
+                                 c: UnsafeMutablePointer<Float>, ldc: Int) {
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, blasint(n), blasint(k), alpha, a, blasint(lda),
+                    beta, c, blasint(ldc))
     }
     @inlinable
     public static func axpy(count: Int, alpha: Float, x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
@@ -48,6 +58,12 @@ extension Double: BLASScalar {
                     a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
     }
     @inlinable
+    public static func syrkUpper(n: Int, k: Int, alpha: Double, a: UnsafePointer<Double>, lda: Int, beta: Double,
+                                 c: UnsafeMutablePointer<Double>, ldc: Int) {
+        cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, blasint(n), blasint(k), alpha, a, blasint(lda),
+                    beta, c, blasint(ldc))
+    }
+    @inlinable
     public static func axpy(count: Int, alpha: Double, x: UnsafePointer<Double>, y: UnsafeMutablePointer<Double>) {
         cblas_daxpy(blasint(count), alpha, x, 1, y, 1)
     }
@@ -66,6 +82,16 @@ public func gemm<T: BLASScalar>(_ transA: Transpose = .none, _ transB: Transpose
     if m == 0 || n == 0 { return }
     T.gemm(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
            beta: beta, c: c, ldc: ldc)
+}
+
+/// C = alpha·A·Aᵀ + beta·C for a row-major A (n, k), written on the upper triangle of C (n, n) only (half the
+/// flops of the gemm A·Aᵀ); see `BLASScalar.syrkUpper`.
+@inlinable
+public func syrkUpper<T: BLASScalar>(n: Int, k: Int, alpha: T = 1, a: UnsafePointer<T>, lda: Int, beta: T = 0,
+                                     c: UnsafeMutablePointer<T>, ldc: Int) {
+    precondition(n >= 0 && k >= 0, "syrkUpper: negative shape n=\(n) k=\(k)")
+    if n == 0 { return }
+    T.syrkUpper(n: n, k: k, alpha: alpha, a: a, lda: lda, beta: beta, c: c, ldc: ldc)
 }
 
 /// OpenBLAS's own thread pool: one thread per rank unless the user asks otherwise.

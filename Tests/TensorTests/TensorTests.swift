@@ -22,6 +22,30 @@ import Testing
         }
     }
 
+    @Test func syrkUpperMatchesTheProductOnTheUpperTriangle() {
+        let n = 6, k = 4, lda = 5, ldc = 7
+        let rng = CounterRNG(seed: 4)
+        let a = (0..<(n * lda)).map { Double(rng.uniform(stream: .test, index: UInt64($0))) - 0.5 }
+        var c = (0..<(n * ldc)).map { Double(rng.uniform(stream: .test, index: UInt64($0), substream: 1)) }
+        let before = c
+        a.withUnsafeBufferPointer { ap in
+            c.withUnsafeMutableBufferPointer { cp in
+                syrkUpper(n: n, k: k, alpha: 0.5, a: ap.baseAddress!, lda: lda, beta: 2, c: cp.baseAddress!, ldc: ldc)
+            }
+        }
+        for i in 0..<n {
+            for j in 0..<ldc {
+                var want = before[i * ldc + j]
+                if j >= i && j < n {
+                    var dot = 0.0
+                    for p in 0..<k { dot += a[i * lda + p] * a[j * lda + p] }
+                    want = 0.5 * dot + 2 * want
+                }
+                #expect(abs(c[i * ldc + j] - want) < 1e-12, "entry (\(i), \(j)): \(c[i * ldc + j]) vs \(want)")
+            }
+        }
+    }
+
     @Test func counterRNGDependsOnlyOnItsKey() {
         let r = CounterRNG(seed: 42)
         let x = r.uniform(stream: .augmentation, index: 1234, substream: 5)
