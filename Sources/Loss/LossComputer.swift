@@ -99,14 +99,14 @@ public final class LossComputer<T: BLASScalar>: @unchecked Sendable {
 
 extension LossComputer {
     /// FLOPs of the products `compute` performs on one rank with `anchors` anchor rows against `rows` gathered rows
-    /// of width `embedDim` (2 FLOPs per multiply-add), the one place that counts them: when the contrastive term
-    /// runs (weight > 0 for `kind` and `lambda`), S = Z_anchors Zᵀ/τ, dSᵀ Z_anchors and dS Z, 2·anchors·rows·D
-    /// each, so 6·anchors·rows·D; else 0. Cross-entropy, the normalisation and the per-row passes are elementwise
-    /// and not counted. Summed over ranks (anchors = each rank's rows) it is 6·N²·D. Update it with the gemms.
+    /// of width `embedDim` (2 FLOPs per multiply-add), the one place that counts them: 0 without a contrastive term
+    /// (weight 0 for `kind` and `lambda`), else `contrastiveMatrixFlops`: 4·N²·D for the symmetric form (one
+    /// process, a pooled loss), 6·anchors·rows·D for the anchor-block form. Cross-entropy, the normalisation and
+    /// the per-row passes are elementwise and not counted.
     public static func performedFlops(anchors: Int, rows: Int, embedDim: Int, kind: LossKind,
                                       lambda: Double) -> Double {
         guard kind.contrastiveWeight(lambda: lambda) > 0 else { return 0 }
-        return 3 * 2 * Double(anchors) * Double(rows) * Double(embedDim)
+        return contrastiveMatrixFlops(kind.contrastiveLoss(), rows: rows, anchors: anchors, embedDim: embedDim)
     }
 
     /// Bytes of this computer's buffers by name: the contrastive workspace (normalised rows and their gradient,
