@@ -97,7 +97,7 @@ public final class VisionTransformer {
     let patchesSlice: Slice, patchTokens: Slice, streamStart: Slice, classTokens: Slice, embeddingSlice: Slice
     let normCache: Slice
     /// Backward buffers: the stream's gradient (B·T, D), a (B·T, D) scratch, dQKV (B·T, 3D), dHidden (B·T, F),
-    /// the attention's (T, T) scratch and the class tokens' gradient (B, D).
+    /// the attention's scratch (forward and backward) and the class tokens' gradient (B, D).
     let dStream: Arena, dSmall: Arena, dQKV: Arena, dHidden: Arena, attentionScratch: Arena, dClass: Arena
 
     /// Builds the encoder for (C, H, W) inputs, reserving its parameters in `registry` under `prefix`.
@@ -161,7 +161,7 @@ public final class VisionTransformer {
         dSmall = Arena(count: rows * D)
         dQKV = Arena(count: rows * 3 * D)
         dHidden = Arena(count: rows * F)
-        attentionScratch = Arena(count: T * T)
+        attentionScratch = Arena(count: SelfAttention(tokens: T, embedDim: D, heads: spec.heads).scratchCount)
         dClass = Arena(count: maxBatch * D)
     }
 
@@ -203,7 +203,7 @@ public final class VisionTransformer {
                                 cache: activations.pointer(block.cache1))
             block.qkv.forward(input: n1, output: qkv, batch: rows, params: params)
             block.attention.forward(qkv: qkv, probabilities: activations.pointer(block.probabilities),
-                                    output: attended, batch: batch)
+                                    output: attended, batch: batch, scratch: attentionScratch.base)
             block.proj.forward(input: attended, output: middle, batch: rows, params: params)
             Float.axpy(count: rows * D, alpha: 1, x: current, y: middle)
             block.norm2.forward(input: middle, output: n2, rows: rows, params: params,

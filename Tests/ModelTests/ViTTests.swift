@@ -118,7 +118,11 @@ func expectGradient(_ analytic: [Float], at p: UnsafeMutablePointer<Float>, eps:
                       AttentionCase(tokens: 3, dim: 4, heads: 1, batch: 2),
                       AttentionCase(tokens: 5, dim: 6, heads: 2, batch: 2),
                       AttentionCase(tokens: 7, dim: 12, heads: 3, batch: 1),
-                      AttentionCase(tokens: 4, dim: 8, heads: 4, batch: 3)])
+                      AttentionCase(tokens: 4, dim: 8, heads: 4, batch: 3),
+                      // d a multiple of 8: the lane kernels (edge tiles of 1–3 rows and 1 vector, a padded T₈).
+                      AttentionCase(tokens: 6, dim: 8, heads: 1, batch: 1),
+                      AttentionCase(tokens: 11, dim: 32, heads: 2, batch: 2),
+                      AttentionCase(tokens: 9, dim: 48, heads: 2, batch: 1)])
     func attention(_ t: AttentionCase) {
         let attn = SelfAttention(tokens: t.tokens, embedDim: t.dim, heads: t.heads)
         let T = t.tokens, D = t.dim, d = D / t.heads
@@ -128,7 +132,8 @@ func expectGradient(_ analytic: [Float], at p: UnsafeMutablePointer<Float>, eps:
         fillUniform(qkv.base, count: qkv.count, seed: 81, lo: -1.5, hi: 1.5)
         fillUniform(c.base, count: c.count, seed: 82)
         func loss() -> Double {
-            attn.forward(qkv: qkv.base, probabilities: probs.base, output: out.base, batch: t.batch)
+            attn.forward(qkv: qkv.base, probabilities: probs.base, output: out.base, batch: t.batch,
+                         scratch: scratch.base)
             return weightedSum(out.base, c.base, count: out.count)
         }
         _ = loss()
@@ -154,6 +159,41 @@ func expectGradient(_ analytic: [Float], at p: UnsafeMutablePointer<Float>, eps:
                       scratch: scratch.base)
         expectGradient(dQKV.toArray(), at: qkv.base, eps: 1e-2, rtol: 3e-3, atol: 5e-4, "attention dQKV \(t)",
                        loss: loss)
+    }
+
+    /// The lane kernels against the sgemm path on the same inputs: P, O and dQKV within 1e-5 relative (of the
+    /// largest magnitude), at vit-tiny's shape (T 50, d 16) and at shapes with every edge tile (d 24, T 17 and 8).
+    @Test(arguments: [AttentionCase(tokens: 50, dim: 64, heads: 4, batch: 3),
+                      AttentionCase(tokens: 17, dim: 48, heads: 2, batch: 2),
+                      AttentionCase(tokens: 8, dim: 16, heads: 2, batch: 2)])
+    func attentionLanesMatchGEMM(_ t: AttentionCase) {
+        let attn = SelfAttention(tokens: t.tokens, embedDim: t.dim, heads: t.heads)
+        #expect(attn.usesLaneKernels)
+        let T = t.tokens, D = t.dim
+        let qkv = Arena(count: t.batch * T * 3 * D), dOut = Arena(count: t.batch * T * D)
+        fillUniform(qkv.base, count: qkv.count, seed: 91, lo: -2, hi: 2)
+        fillUniform(dOut.base, count: dOut.count, seed: 92)
+        let pLanes = Arena(count: t.batch * attn.probabilitiesPerSample), pGEMM = Arena(count: pLanes.count)
+        let oLanes = Arena(count: dOut.count), oGEMM = Arena(count: dOut.count)
+        let dLanes = Arena(count: qkv.count), dGEMM = Arena(count: qkv.count)
+        let scratch = Arena(count: attn.scratchCount)
+        #expect(attn.scratchCount >= T * T)
+        dLanes.storage.update(repeating: .nan)  // every element must be written
+        attn.forward(qkv: qkv.base, probabilities: pLanes.base, output: oLanes.base, batch: t.batch,
+                     scratch: scratch.base)
+        attn.backward(dOutput: dOut.base, qkv: qkv.base, probabilities: pLanes.base, dQKV: dLanes.base,
+                      batch: t.batch, scratch: scratch.base)
+        attn.forwardGEMM(qkv: qkv.base, probabilities: pGEMM.base, output: oGEMM.base, batch: t.batch)
+        attn.backwardGEMM(dOutput: dOut.base, qkv: qkv.base, probabilities: pGEMM.base, dQKV: dGEMM.base,
+                          batch: t.batch, scratch: scratch.base)
+        func close(_ x: Arena, _ y: Arena, _ what: String) {
+            let scale = Double(y.toArray().map { abs($0) }.max() ?? 1)
+            assertClose(x.toArray().map(Double.init), y.toArray().map(Double.init), rtol: 1e-5, atol: 1e-5 * scale,
+                        "\(what) \(t)")
+        }
+        close(pLanes, pGEMM, "P")
+        close(oLanes, oGEMM, "O")
+        close(dLanes, dGEMM, "dQKV")
     }
 
     /// The patch embedding is timm's Conv2d(C, D, P, stride P) + flatten + transpose: forward against a direct
