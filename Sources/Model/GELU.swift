@@ -37,6 +37,45 @@ public enum GELU {
         backwardScalar(dOutput: dOutput + whole, input: input + whole, dInput: dInput + whole, count: count - whole)
     }
 
+    /// y[r, c] += bias[c], then activated[r, c] = GELU(y[r, c]): the bias epilogue of a Linear fused with the
+    /// GELU after it (`Linear.forwardGELU`). y: (rows, cols), the pre-activation, kept for backward;
+    /// activated: (rows, cols), must not alias y; bias: (cols).
+    static func addBiasForward(_ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int, bias: UnsafePointer<Float>,
+                               activated: UnsafeMutablePointer<Float>) {
+        let whole = cols / 8 * 8
+        for r in 0..<rows {
+            let row = y + r * cols, out = activated + r * cols
+            for c in stride(from: 0, to: whole, by: 8) {
+                let x = loadLanes(row + c) + loadLanes(bias + c)
+                storeLanes(x, row + c)
+                storeLanes(0.5 * x * (1 + erf8(x * inverseSqrt2)), out + c)
+            }
+            for c in whole..<cols { row[c] += bias[c] }
+            forwardScalar(input: row + whole, output: out + whole, count: cols - whole)
+        }
+    }
+
+    /// dY[r, c] ← dY[r, c]·GELU′(y[r, c]) in place, then dBias[c] += Σ_r dY[r, c]: the GELU backward fused with
+    /// the bias gradient of the Linear before it (`Linear.backwardThroughGELU`). dY: (rows, cols), ∂loss/∂ the
+    /// GELU's output on entry, ∂/∂ the pre-activation on return; y: the pre-activation (rows, cols); dBias: (cols).
+    static func backwardColumnSums(_ dY: UnsafeMutablePointer<Float>, preActivation y: UnsafePointer<Float>,
+                                   rows: Int, cols: Int, into dBias: UnsafeMutablePointer<Float>) {
+        let whole = cols / 8 * 8
+        for r in 0..<rows {
+            let g = dY + r * cols, row = y + r * cols
+            for c in stride(from: 0, to: whole, by: 8) {
+                let x = loadLanes(row + c)
+                let cdf = 0.5 * (1 + erf8(x * inverseSqrt2))
+                let pdf = exp8(-0.5 * x * x) * inverseSqrt2Pi
+                let v = loadLanes(g + c) * (cdf + x * pdf)
+                storeLanes(v, g + c)
+                storeLanes(loadLanes(dBias + c) + v, dBias + c)
+            }
+            backwardScalar(dOutput: g + whole, input: row + whole, dInput: g + whole, count: cols - whole)
+            for c in whole..<cols { dBias[c] += g[c] }
+        }
+    }
+
     /// `forward` one value at a time with libm's `erff`.
     static func forwardScalar(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, count: Int) {
         for i in 0..<count {

@@ -208,8 +208,7 @@ public final class VisionTransformer {
             Float.axpy(count: rows * D, alpha: 1, x: current, y: middle)
             block.norm2.forward(input: middle, output: n2, rows: rows, params: params,
                                 cache: activations.pointer(block.cache2))
-            block.fc1.forward(input: n2, output: hidden, batch: rows, params: params)
-            GELU.forward(input: hidden, output: activated, count: rows * block.fc1.outFeatures)
+            block.fc1.forwardGELU(input: n2, output: hidden, activated: activated, batch: rows, params: params)
             block.fc2.forward(input: activated, output: out, batch: rows, params: params)
             Float.axpy(count: rows * D, alpha: 1, x: middle, y: out)
             current = UnsafePointer(out)
@@ -242,9 +241,8 @@ public final class VisionTransformer {
             // MLP branch: dx is ∂/∂ the block output, which is also ∂/∂ fc2's output.
             block.fc2.backward(dOutput: dx, input: activations.pointer(block.activated), dInput: dH, batch: rows,
                                params: params, grads: grads)
-            GELU.backward(dOutput: dH, input: hidden, dInput: dH, count: rows * block.fc1.outFeatures)
-            block.fc1.backward(dOutput: dH, input: activations.pointer(block.normed2), dInput: dSmallBase,
-                               batch: rows, params: params, grads: grads)
+            block.fc1.backwardThroughGELU(dOutput: dH, output: hidden, input: activations.pointer(block.normed2),
+                                          dInput: dSmallBase, batch: rows, params: params, grads: grads)
             block.norm2.backward(dOutput: dSmallBase, input: activations.pointer(block.middle), dInput: dx,
                                  accumulateInput: true, rows: rows, params: params, grads: grads,
                                  cache: activations.pointer(block.cache2))

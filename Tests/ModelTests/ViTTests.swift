@@ -111,6 +111,53 @@ func expectGradient(_ analytic: [Float], at p: UnsafeMutablePointer<Float>, eps:
         #expect(worst <= 5e-7, "erf8 worst absolute error \(worst)")
     }
 
+    /// Linear + GELU fused (`forwardGELU`, `backwardThroughGELU`: the bias and GELU in one pass, the GELU backward
+    /// with the bias gradient) against the unfused path (forward, GELU, GELU backward, backward) within 1e-6, with
+    /// 19 = 16 + 3 features (vectors and a tail); then dX, dW, db against central differences of Σ c·GELU(x Wᵀ + b).
+    @Test func linearGELUFused() {
+        let batch = 3, inF = 11, outF = 19
+        var layout = ArenaLayout()
+        let layer = Linear(inFeatures: inF, outFeatures: outF, name: "fc", layout: &layout)
+        let params = Arena(count: layout.total)
+        fillUniform(params.base, count: params.count, seed: 76)
+        let x = Arena(count: batch * inF), c = Arena(count: batch * outF)
+        fillUniform(x.base, count: x.count, seed: 77, lo: -2, hi: 2)
+        fillUniform(c.base, count: c.count, seed: 78)
+        let yRef = Arena(count: c.count), aRef = Arena(count: c.count), gRef = Arena(count: c.count)
+        let dXRef = Arena(count: x.count), gradsRef = Arena(count: params.count)
+        layer.forward(input: x.base, output: yRef.base, batch: batch, params: params)
+        GELU.forward(input: yRef.base, output: aRef.base, count: c.count)
+        GELU.backward(dOutput: c.base, input: yRef.base, dInput: gRef.base, count: c.count)
+        layer.backward(dOutput: gRef.base, input: x.base, dInput: dXRef.base, batch: batch, params: params,
+                       grads: gradsRef)
+        let y = Arena(count: c.count), a = Arena(count: c.count), g = Arena(count: c.count)
+        let dX = Arena(count: x.count), grads = Arena(count: params.count)
+        layer.forwardGELU(input: x.base, output: y.base, activated: a.base, batch: batch, params: params)
+        g.base.update(from: c.base, count: c.count)
+        dX.base.update(repeating: 7, count: dX.count)    // must be overwritten
+        layer.backwardThroughGELU(dOutput: g.base, output: y.base, input: x.base, dInput: dX.base, batch: batch,
+                                  params: params, grads: grads)
+        #expect(y.toArray() == yRef.toArray(), "the pre-activation is kept")
+        // Tolerance: a value may take the 8-lane erf on one path and libm's on the other (the rows' tails differ
+        // from the flat count's): ≤ 5e-7 apart, as in geluLanesMatchLibm.
+        assertClose(a.toArray(), aRef.toArray().map(Double.init), rtol: 1e-6, atol: 1e-6, "activated")
+        assertClose(g.toArray(), gRef.toArray().map(Double.init), rtol: 1e-6, atol: 1e-6, "dPre in place")
+        assertClose(dX.toArray(), dXRef.toArray().map(Double.init), rtol: 1e-5, atol: 1e-6, "dX")
+        assertClose(grads.toArray(), gradsRef.toArray().map(Double.init), rtol: 1e-5, atol: 1e-6, "grads")
+
+        func loss() -> Double {
+            layer.forwardGELU(input: x.base, output: y.base, activated: a.base, batch: batch, params: params)
+            return weightedSum(a.base, c.base, count: a.count)
+        }
+        expectGradient(dX.toArray(), at: x.base, eps: 1e-3, rtol: 2e-3, atol: 1e-3, "linear+gelu dx", loss: loss)
+        let dW = Array(UnsafeBufferPointer(start: grads.pointer(layer.weight), count: layer.weight.count))
+        expectGradient(dW, at: params.pointer(layer.weight), eps: 1e-3, rtol: 2e-3, atol: 1e-3, "linear+gelu dW",
+                       loss: loss)
+        let dB = Array(UnsafeBufferPointer(start: grads.pointer(layer.bias), count: layer.bias.count))
+        expectGradient(dB, at: params.pointer(layer.bias), eps: 1e-3, rtol: 2e-3, atol: 1e-3, "linear+gelu db",
+                       loss: loss)
+    }
+
     /// The 8-lane exp of the softmax: relative error ≤ 3e-7 against Double over [−87, 88], and softmax rows of a
     /// length with a tail (8·k + 3) sum to 1 and match Double.
     @Test func vectorExpAndSoftmax() {
