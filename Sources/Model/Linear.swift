@@ -85,6 +85,28 @@ public struct Linear: Sendable {
                          grads: grads, accumulateInput: false)
     }
 
+    /// y = x Wᵀ + b and activated = GELU(y) (exact GELU), the bias and the GELU in one pass after the gemm.
+    /// input: (B, I); output: (B, O), the pre-activation (backward needs it); activated: (B, O), must not alias
+    /// output.
+    public func forwardGELU(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                            activated: UnsafeMutablePointer<Float>, batch: Int, params: Arena) {
+        gemm(.none, .transposed, m: batch, n: outFeatures, k: inFeatures, a: input, lda: inFeatures,
+             b: params.pointer(weight), ldb: inFeatures, beta: 0, c: output, ldc: outFeatures)
+        GELU.addBiasForward(output, rows: batch, cols: outFeatures, bias: params.pointer(bias), activated: activated)
+    }
+
+    /// The backward of `forwardGELU`: multiplies `dOutput` **in place** by GELU′(output) (∂/∂ the
+    /// pre-activation) while accumulating db, then as `backward`. dOutput: (B, O), ∂loss/∂ the GELU's output on
+    /// entry; output: the forward's pre-activation (B, O). `dInput` is **overwritten** and must not alias `dOutput`.
+    public func backwardThroughGELU(dOutput: UnsafeMutablePointer<Float>, output: UnsafePointer<Float>,
+                                    input: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>?, batch: Int,
+                                    params: Arena, grads: Arena) {
+        GELU.backwardColumnSums(dOutput, preActivation: output, rows: batch, cols: outFeatures,
+                                into: grads.pointer(bias))
+        productsBackward(dOutput: dOutput, input: input, dInput: dInput, batch: batch, params: params,
+                         grads: grads, accumulateInput: false)
+    }
+
     /// dW += dYᵀ x; dX = dY W (or += when `accumulateInput`), skipped when `dInput` is nil.
     @inlinable
     func productsBackward(dOutput: UnsafePointer<Float>, input: UnsafePointer<Float>,

@@ -105,7 +105,7 @@ public final class VisionTransformer {
     let patchesSlice: Slice, patchTokens: Slice, streamStart: Slice, classTokens: Slice, embeddingSlice: Slice
     let normCache: Slice
     /// Backward buffers: the stream's gradient (B·T, D), a (B·T, D) scratch, dQKV (B·T, 3D), dHidden (B·T, F),
-    /// the attention's (T, T) scratch and the class tokens' gradient (B, D).
+    /// the attention's scratch (forward and backward) and the class tokens' gradient (B, D).
     let dStream: Arena, dSmall: Arena, dQKV: Arena, dHidden: Arena, attentionScratch: Arena, dClass: Arena
 
     /// Builds the encoder for (C, H, W) inputs, reserving its parameters in `registry` under `prefix`.
@@ -169,7 +169,7 @@ public final class VisionTransformer {
         dSmall = Arena(count: rows * D)
         dQKV = Arena(count: rows * 3 * D)
         dHidden = Arena(count: rows * F)
-        attentionScratch = Arena(count: T * T)
+        attentionScratch = Arena(count: SelfAttention(tokens: T, embedDim: D, heads: spec.heads).scratchCount)
         dClass = Arena(count: maxBatch * D)
     }
 
@@ -227,13 +227,12 @@ public final class VisionTransformer {
                                 cache: activations.pointer(block.cache1))
             block.qkv.forward(input: n1, output: qkv, batch: rows, params: params)
             block.attention.forward(qkv: qkv, probabilities: activations.pointer(block.probabilities),
-                                    output: attended, batch: batch)
+                                    output: attended, batch: batch, scratch: attentionScratch.base)
             block.proj.forward(input: attended, output: middle, batch: rows, params: params)
             Float.axpy(count: rows * D, alpha: 1, x: current, y: middle)
             block.norm2.forward(input: middle, output: n2, rows: rows, params: params,
                                 cache: activations.pointer(block.cache2))
-            block.fc1.forward(input: n2, output: hidden, batch: rows, params: params)
-            GELU.forward(input: hidden, output: activated, count: rows * block.fc1.outFeatures)
+            block.fc1.forwardGELU(input: n2, output: hidden, activated: activated, batch: rows, params: params)
             block.fc2.forward(input: activated, output: out, batch: rows, params: params)
             Float.axpy(count: rows * D, alpha: 1, x: middle, y: out)
             current = UnsafePointer(out)
@@ -266,9 +265,8 @@ public final class VisionTransformer {
             // MLP branch: dx is ∂/∂ the block output, which is also ∂/∂ fc2's output.
             block.fc2.backward(dOutput: dx, input: activations.pointer(block.activated), dInput: dH, batch: rows,
                                params: params, grads: grads)
-            GELU.backward(dOutput: dH, input: hidden, dInput: dH, count: rows * block.fc1.outFeatures)
-            block.fc1.backward(dOutput: dH, input: activations.pointer(block.normed2), dInput: dSmallBase,
-                               batch: rows, params: params, grads: grads)
+            block.fc1.backwardThroughGELU(dOutput: dH, output: hidden, input: activations.pointer(block.normed2),
+                                          dInput: dSmallBase, batch: rows, params: params, grads: grads)
             block.norm2.backward(dOutput: dSmallBase, input: activations.pointer(block.middle), dInput: dx,
                                  accumulateInput: true, rows: rows, params: params, grads: grads,
                                  cache: activations.pointer(block.cache2))

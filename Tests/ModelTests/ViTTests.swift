@@ -88,6 +88,76 @@ func expectGradient(_ analytic: [Float], at p: UnsafeMutablePointer<Float>, eps:
         #expect(dX.toArray() == c.toArray() && copy != c.toArray())
     }
 
+    /// The 8-lane GELU (erf8, exp8) against the libm path it replaced (`forwardScalar`, `backwardScalar`) over
+    /// [−8, 8] in steps of ≈ 0.002 (a count with a tail of 5): forward and dx within 1e-6 absolute; erf8 within
+    /// 5e-7 of Double erf.
+    @Test func geluLanesMatchLibm() {
+        let n = 8 * 1000 + 5
+        let x = Arena(count: n), c = Arena(count: n)
+        for i in 0..<n { x[i] = -8 + 16 * Float(i) / Float(n - 1) }
+        fillUniform(c.base, count: n, seed: 73)
+        let y = Arena(count: n), yRef = Arena(count: n), dX = Arena(count: n), dXRef = Arena(count: n)
+        GELU.forward(input: x.base, output: y.base, count: n)
+        GELU.forwardScalar(input: x.base, output: yRef.base, count: n)
+        assertClose(y.toArray(), yRef.toArray().map(Double.init), rtol: 0, atol: 1e-6, "gelu lanes vs libm")
+        GELU.backward(dOutput: c.base, input: x.base, dInput: dX.base, count: n)
+        GELU.backwardScalar(dOutput: c.base, input: x.base, dInput: dXRef.base, count: n)
+        assertClose(dX.toArray(), dXRef.toArray().map(Double.init), rtol: 0, atol: 1e-6, "gelu dx lanes vs libm")
+        var worst = 0.0
+        for i in stride(from: 0, to: n - 8, by: 8) {
+            let e = erf8(loadLanes(x.base + i))
+            for k in 0..<8 { worst = max(worst, abs(Double(e[k]) - erf(Double(x[i + k])))) }
+        }
+        #expect(worst <= 5e-7, "erf8 worst absolute error \(worst)")
+    }
+
+    /// Linear + GELU fused (`forwardGELU`, `backwardThroughGELU`: the bias and GELU in one pass, the GELU backward
+    /// with the bias gradient) against the unfused path (forward, GELU, GELU backward, backward) within 1e-6, with
+    /// 19 = 16 + 3 features (vectors and a tail); then dX, dW, db against central differences of Σ c·GELU(x Wᵀ + b).
+    @Test func linearGELUFused() {
+        let batch = 3, inF = 11, outF = 19
+        var layout = ArenaLayout()
+        let layer = Linear(inFeatures: inF, outFeatures: outF, name: "fc", layout: &layout)
+        let params = Arena(count: layout.total)
+        fillUniform(params.base, count: params.count, seed: 76)
+        let x = Arena(count: batch * inF), c = Arena(count: batch * outF)
+        fillUniform(x.base, count: x.count, seed: 77, lo: -2, hi: 2)
+        fillUniform(c.base, count: c.count, seed: 78)
+        let yRef = Arena(count: c.count), aRef = Arena(count: c.count), gRef = Arena(count: c.count)
+        let dXRef = Arena(count: x.count), gradsRef = Arena(count: params.count)
+        layer.forward(input: x.base, output: yRef.base, batch: batch, params: params)
+        GELU.forward(input: yRef.base, output: aRef.base, count: c.count)
+        GELU.backward(dOutput: c.base, input: yRef.base, dInput: gRef.base, count: c.count)
+        layer.backward(dOutput: gRef.base, input: x.base, dInput: dXRef.base, batch: batch, params: params,
+                       grads: gradsRef)
+        let y = Arena(count: c.count), a = Arena(count: c.count), g = Arena(count: c.count)
+        let dX = Arena(count: x.count), grads = Arena(count: params.count)
+        layer.forwardGELU(input: x.base, output: y.base, activated: a.base, batch: batch, params: params)
+        g.base.update(from: c.base, count: c.count)
+        dX.base.update(repeating: 7, count: dX.count)    // must be overwritten
+        layer.backwardThroughGELU(dOutput: g.base, output: y.base, input: x.base, dInput: dX.base, batch: batch,
+                                  params: params, grads: grads)
+        #expect(y.toArray() == yRef.toArray(), "the pre-activation is kept")
+        // Tolerance: a value may take the 8-lane erf on one path and libm's on the other (the rows' tails differ
+        // from the flat count's): ≤ 5e-7 apart, as in geluLanesMatchLibm.
+        assertClose(a.toArray(), aRef.toArray().map(Double.init), rtol: 1e-6, atol: 1e-6, "activated")
+        assertClose(g.toArray(), gRef.toArray().map(Double.init), rtol: 1e-6, atol: 1e-6, "dPre in place")
+        assertClose(dX.toArray(), dXRef.toArray().map(Double.init), rtol: 1e-5, atol: 1e-6, "dX")
+        assertClose(grads.toArray(), gradsRef.toArray().map(Double.init), rtol: 1e-5, atol: 1e-6, "grads")
+
+        func loss() -> Double {
+            layer.forwardGELU(input: x.base, output: y.base, activated: a.base, batch: batch, params: params)
+            return weightedSum(a.base, c.base, count: a.count)
+        }
+        expectGradient(dX.toArray(), at: x.base, eps: 1e-3, rtol: 2e-3, atol: 1e-3, "linear+gelu dx", loss: loss)
+        let dW = Array(UnsafeBufferPointer(start: grads.pointer(layer.weight), count: layer.weight.count))
+        expectGradient(dW, at: params.pointer(layer.weight), eps: 1e-3, rtol: 2e-3, atol: 1e-3, "linear+gelu dW",
+                       loss: loss)
+        let dB = Array(UnsafeBufferPointer(start: grads.pointer(layer.bias), count: layer.bias.count))
+        expectGradient(dB, at: params.pointer(layer.bias), eps: 1e-3, rtol: 2e-3, atol: 1e-3, "linear+gelu db",
+                       loss: loss)
+    }
+
     /// The 8-lane exp of the softmax: relative error ≤ 3e-7 against Double over [−87, 88], and softmax rows of a
     /// length with a tail (8·k + 3) sum to 1 and match Double.
     @Test func vectorExpAndSoftmax() {
@@ -118,7 +188,11 @@ func expectGradient(_ analytic: [Float], at p: UnsafeMutablePointer<Float>, eps:
                       AttentionCase(tokens: 3, dim: 4, heads: 1, batch: 2),
                       AttentionCase(tokens: 5, dim: 6, heads: 2, batch: 2),
                       AttentionCase(tokens: 7, dim: 12, heads: 3, batch: 1),
-                      AttentionCase(tokens: 4, dim: 8, heads: 4, batch: 3)])
+                      AttentionCase(tokens: 4, dim: 8, heads: 4, batch: 3),
+                      // d a multiple of 8: the lane kernels (edge tiles of 1–3 rows and 1 vector, a padded T₈).
+                      AttentionCase(tokens: 6, dim: 8, heads: 1, batch: 1),
+                      AttentionCase(tokens: 11, dim: 32, heads: 2, batch: 2),
+                      AttentionCase(tokens: 9, dim: 48, heads: 2, batch: 1)])
     func attention(_ t: AttentionCase) {
         let attn = SelfAttention(tokens: t.tokens, embedDim: t.dim, heads: t.heads)
         let T = t.tokens, D = t.dim, d = D / t.heads
@@ -128,7 +202,8 @@ func expectGradient(_ analytic: [Float], at p: UnsafeMutablePointer<Float>, eps:
         fillUniform(qkv.base, count: qkv.count, seed: 81, lo: -1.5, hi: 1.5)
         fillUniform(c.base, count: c.count, seed: 82)
         func loss() -> Double {
-            attn.forward(qkv: qkv.base, probabilities: probs.base, output: out.base, batch: t.batch)
+            attn.forward(qkv: qkv.base, probabilities: probs.base, output: out.base, batch: t.batch,
+                         scratch: scratch.base)
             return weightedSum(out.base, c.base, count: out.count)
         }
         _ = loss()
@@ -154,6 +229,41 @@ func expectGradient(_ analytic: [Float], at p: UnsafeMutablePointer<Float>, eps:
                       scratch: scratch.base)
         expectGradient(dQKV.toArray(), at: qkv.base, eps: 1e-2, rtol: 3e-3, atol: 5e-4, "attention dQKV \(t)",
                        loss: loss)
+    }
+
+    /// The lane kernels against the sgemm path on the same inputs: P, O and dQKV within 1e-5 relative (of the
+    /// largest magnitude), at vit-tiny's shape (T 50, d 16) and at shapes with every edge tile (d 24, T 17 and 8).
+    @Test(arguments: [AttentionCase(tokens: 50, dim: 64, heads: 4, batch: 3),
+                      AttentionCase(tokens: 17, dim: 48, heads: 2, batch: 2),
+                      AttentionCase(tokens: 8, dim: 16, heads: 2, batch: 2)])
+    func attentionLanesMatchGEMM(_ t: AttentionCase) {
+        let attn = SelfAttention(tokens: t.tokens, embedDim: t.dim, heads: t.heads)
+        #expect(attn.usesLaneKernels)
+        let T = t.tokens, D = t.dim
+        let qkv = Arena(count: t.batch * T * 3 * D), dOut = Arena(count: t.batch * T * D)
+        fillUniform(qkv.base, count: qkv.count, seed: 91, lo: -2, hi: 2)
+        fillUniform(dOut.base, count: dOut.count, seed: 92)
+        let pLanes = Arena(count: t.batch * attn.probabilitiesPerSample), pGEMM = Arena(count: pLanes.count)
+        let oLanes = Arena(count: dOut.count), oGEMM = Arena(count: dOut.count)
+        let dLanes = Arena(count: qkv.count), dGEMM = Arena(count: qkv.count)
+        let scratch = Arena(count: attn.scratchCount)
+        #expect(attn.scratchCount >= T * T)
+        dLanes.storage.update(repeating: .nan)  // every element must be written
+        attn.forward(qkv: qkv.base, probabilities: pLanes.base, output: oLanes.base, batch: t.batch,
+                     scratch: scratch.base)
+        attn.backward(dOutput: dOut.base, qkv: qkv.base, probabilities: pLanes.base, dQKV: dLanes.base,
+                      batch: t.batch, scratch: scratch.base)
+        attn.forwardGEMM(qkv: qkv.base, probabilities: pGEMM.base, output: oGEMM.base, batch: t.batch)
+        attn.backwardGEMM(dOutput: dOut.base, qkv: qkv.base, probabilities: pGEMM.base, dQKV: dGEMM.base,
+                          batch: t.batch, scratch: scratch.base)
+        func close(_ x: Arena, _ y: Arena, _ what: String) {
+            let scale = Double(y.toArray().map { abs($0) }.max() ?? 1)
+            assertClose(x.toArray().map(Double.init), y.toArray().map(Double.init), rtol: 1e-5, atol: 1e-5 * scale,
+                        "\(what) \(t)")
+        }
+        close(pLanes, pGEMM, "P")
+        close(oLanes, oGEMM, "O")
+        close(dLanes, dGEMM, "dQKV")
     }
 
     /// The patch embedding is timm's Conv2d(C, D, P, stride P) + flatten + transpose: forward against a direct
