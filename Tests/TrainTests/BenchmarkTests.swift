@@ -34,7 +34,8 @@ import Testing
                           maxBatch: 1, seed: 0)
         let views = 2 * config.batchSize
         #expect(r.trainFlopsPerView == net.trainingFlopsPerSample)
-        #expect(r.lossFlopsPerStep == 6 * Double(views * views * 128))
+        // One rank: the symmetric form (4·N²·D); two: each rank's anchors against every row (6·(N/2)·N·D each).
+        #expect(r.lossFlopsPerStep == Double((ranks == 1 ? 4 : 6) * views * views * 128))
         #expect(r.trainFlopsPerImage == (Double(views * net.trainingFlopsPerSample) + r.lossFlopsPerStep)
                 / Double(config.batchSize))
         // The ranks' flops add up to the whole step's.
