@@ -368,26 +368,25 @@ public struct Conv2d: Sendable {
     /// input gradient), 3×3 / stride 1 / padding 1: the same layout as `im2col` with k = 3, rows `ldCol` apart
     /// (default H·W; G·H·W when G images share one col matrix, image j at column j·H·W).
     @inlinable
-    func im2col3x3(image: UnsafePointer<Float>, channels: Int, col: UnsafeMutablePointer<Float>, ldCol: Int? = nil) {
+    public func im2col3x3(image: UnsafePointer<Float>, channels: Int, col: UnsafeMutablePointer<Float>, ldCol: Int? = nil) {
         let p = height * width, ld = ldCol ?? p
         for c in 0..<channels {
             let plane = image + c * p
             for ky in 0..<3 {
                 for kx in 0..<3 {
                     let row = col + ((c * 3 + ky) * 3 + kx) * ld
-                    let dx = kx - 1
-                    // Columns x with 0 ≤ x + dx < W: x ∈ [x0, x1).
-                    let x0 = max(0, -dx), x1 = min(width, width - dx)
-                    for y in 0..<height {
-                        let dst = row + y * width
-                        let sy = y + ky - 1
-                        if sy < 0 || sy >= height {
-                            dst.update(repeating: 0, count: width)
-                            continue
-                        }
-                        if x0 > 0 { dst[0] = 0 }
-                        if x1 < width { dst[width - 1] = 0 }
-                        if x1 > x0 { (dst + x0).update(from: plane + sy * width + x0 + dx, count: x1 - x0) }
+                    // Row (c, ky, kx) is the plane shifted by s = (ky − 1)·W + kx − 1: one block copy of the
+                    // in-range part (source rows 0 ≤ y + ky − 1 < H, clipped to the plane), zeros before and
+                    // after, then the column that wrapped around (x = 0 for kx = 0, x = W − 1 for kx = 2) zeroed.
+                    let shift = (ky - 1) * width + kx - 1
+                    let lo = max(ky == 0 ? width : 0, -shift)
+                    let hi = max(lo, min(ky == 2 ? p - width : p, p - shift))
+                    if lo > 0 { row.update(repeating: 0, count: lo) }
+                    if hi > lo { (row + lo).update(from: plane + lo + shift, count: hi - lo) }
+                    if hi < p { (row + hi).update(repeating: 0, count: p - hi) }
+                    if kx != 1 {
+                        var i = kx == 0 ? 0 : width - 1
+                        while i < p { row[i] = 0; i += width }
                     }
                 }
             }

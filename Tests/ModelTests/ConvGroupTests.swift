@@ -91,6 +91,26 @@ import Model
         assertClose(array(grads.pointer(conv.bias), conv.bias.count), fdB, rtol: 1e-3, atol: 2e-4, "db")
     }
 
+    /// The fast path's block-copy im2col equals the general im2col (k = 3, stride 1, padding 1), thin images
+    /// included, and writes every element of a strided col matrix.
+    @Test(arguments: [(2, 5, 7), (1, 1, 1), (3, 1, 4), (2, 4, 1), (1, 2, 2), (2, 28, 28)])
+    func im2col3x3MatchesGeneral(shape: (Int, Int, Int)) {
+        let (c, h, w) = shape
+        var registry = ParameterRegistry()
+        let conv = Conv2d(inChannels: c, outChannels: 1, kernel: 3, stride: 1, padding: 1, bias: false, height: h,
+                          width: w, name: "conv", registry: &registry)
+        let p = h * w, ld = 2 * p + 3
+        let x = Arena(count: conv.inputSize), ref = Arena(count: c * 9 * p), col = Arena(count: c * 9 * ld)
+        fillUniform(x.base, count: x.count, seed: 48)
+        conv.im2col(image: x.base, col: ref.base)
+        col.base.update(repeating: .nan, count: col.count)
+        conv.im2col3x3(image: x.base, channels: c, col: col.base + p, ldCol: ld)
+        for r in 0..<(c * 9) {
+            #expect(Array(UnsafeBufferPointer(start: col.base + r * ld + p, count: p))
+                    == Array(UnsafeBufferPointer(start: ref.base + r * p, count: p)), "row \(r) of \(shape)")
+        }
+    }
+
     /// The group size stays within 1…16 and the scratch within the documented bound.
     @Test func groupSizeAndScratchBound() {
         for (c, o, hw) in [(1, 16, 28), (16, 16, 28), (32, 32, 14), (64, 64, 7), (32, 64, 14), (3, 8, 2)] {
