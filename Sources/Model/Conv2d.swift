@@ -92,7 +92,7 @@ public struct Conv2d: Sendable {
         return 9 * wide + (group > 1 ? wide : 0) + inChannels * outChannels * 9
     }
     /// The columns the fast path aims for in one gemm (G·H·W): several images per call widen the gemm's N.
-    public static let groupColumns = 2048
+    public static let groupColumns = 1024
     /// Images per gemm on the fast path: ⌊groupColumns / (H·W)⌋ clamped to 1…16 (1 on the general path). The
     /// scratch grows with it: at most 10·max(C, O)·max(groupColumns, H·W) + C·O·9 floats.
     public var imageGroup: Int {
