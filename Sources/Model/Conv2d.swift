@@ -83,8 +83,20 @@ public struct Conv2d: Sendable {
     /// input; backward: of the input, then of dY), then the flipped weight W̃ (C, O·9). General path: col and
     /// dcol, each (K, P).
     public var scratchCount: Int {
-        isSame3x3 ? max(inChannels, outChannels) * 9 * height * width + inChannels * outChannels * 9
-            : 2 * fanIn * outHeight * outWidth
+        isSame3x3 ? scratchCount3x3(group: imageGroup) : 2 * fanIn * outHeight * outWidth
+    }
+    /// The fast path's scratch for `group` images per gemm: the im2col matrix (max(C, O)·9, G·H·W), then (G > 1)
+    /// the staging matrix (max(C, O), G·H·W), then W̃ (C, O·9).
+    @inlinable public func scratchCount3x3(group: Int) -> Int {
+        let wide = max(inChannels, outChannels) * group * height * width
+        return 9 * wide + (group > 1 ? wide : 0) + inChannels * outChannels * 9
+    }
+    /// The columns the fast path aims for in one gemm (G·H·W): several images per call widen the gemm's N.
+    public static let groupColumns = 1024
+    /// Images per gemm on the fast path: ⌊groupColumns / (H·W)⌋ clamped to 1…16 (1 on the general path). The
+    /// scratch grows with it: at most 10·max(C, O)·max(groupColumns, H·W) + C·O·9 floats.
+    public var imageGroup: Int {
+        isSame3x3 ? max(1, min(16, Conv2d.groupColumns / (height * width))) : 1
     }
     /// Forward multiply-adds per sample: O·K·P.
     public var multiplyAddsPerSample: Int { outChannels * fanIn * outHeight * outWidth }
@@ -103,6 +115,11 @@ public struct Conv2d: Sendable {
     @inlinable
     public func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
                         params: Arena, scratch: UnsafeMutablePointer<Float>, relu: Bool = false) {
+        if isSame3x3 && imageGroup > 1 {
+            forwardGrouped(input: input, output: output, batch: batch, group: imageGroup, params: params,
+                           scratch: scratch, relu: relu)
+            return
+        }
         let w = params.pointer(weight)
         let k = fanIn, p = outHeight * outWidth
         let direct = kernel == 1 && stride == 1 && padding == 0
@@ -121,6 +138,45 @@ public struct Conv2d: Sendable {
             } else if relu {
                 for i in 0..<outputSize { y[i] = max(y[i], 0) }
             }
+        }
+    }
+
+    /// The fast path's forward with `group` images per gemm (`group` ≤ the scratch's, see `scratchCount3x3`):
+    /// col = [im2col(x_n) … im2col(x_{n+G−1})] (C·9, G·P), Z = W·col (O, G·P) in the staging matrix, then one
+    /// pass scatters Z back to NCHW with the bias (and ReLU). The per-image path (`group` 1) is the reference.
+    @inlinable
+    public func forwardGrouped(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, batch: Int,
+                               group: Int, params: Arena, scratch: UnsafeMutablePointer<Float>, relu: Bool = false) {
+        precondition(isSame3x3 && group >= 1, "Conv2d.forwardGrouped: the 3×3 / stride 1 / padding 1 path only")
+        let w = params.pointer(weight), b: UnsafePointer<Float>? = bias.count > 0 ? UnsafePointer(params.pointer(bias)) : nil
+        let k = fanIn, p = height * width
+        let col = scratch, stage = scratch + max(inChannels, outChannels) * 9 * group * p
+        var n0 = 0
+        while n0 < batch {
+            let g = min(group, batch - n0), ld = g * p
+            for j in 0..<g {
+                im2col3x3(image: input + (n0 + j) * inputSize, channels: inChannels, col: col + j * p, ldCol: ld)
+            }
+            if g == 1 {
+                let y = output + n0 * outputSize
+                gemm(.none, .none, m: outChannels, n: p, k: k, a: w, lda: k, b: col, ldb: p, beta: 0, c: y, ldc: p)
+                if b != nil || relu {
+                    for o in 0..<outChannels {
+                        copyPlane(from: y + o * p, to: y + o * p, count: p, bias: b?[o] ?? 0, relu: relu)
+                    }
+                }
+                n0 += 1
+                continue
+            }
+            gemm(.none, .none, m: outChannels, n: ld, k: k, a: w, lda: k, b: col, ldb: ld, beta: 0, c: stage,
+                 ldc: ld)
+            for j in 0..<g {
+                let y = output + (n0 + j) * outputSize
+                for o in 0..<outChannels {
+                    copyPlane(from: stage + o * ld + j * p, to: y + o * p, count: p, bias: b?[o] ?? 0, relu: relu)
+                }
+            }
+            n0 += g
         }
     }
 
@@ -160,10 +216,27 @@ public struct Conv2d: Sendable {
                             params: params, grads: grads, scratch: scratch, accumulateInput: accumulateInput)
             return
         }
+        backwardGrouped(dOutput: dOutput, reluOutput: reluOutput, input: input, dInput: dInput, batch: batch,
+                    group: imageGroup, params: params, grads: grads, scratch: scratch,
+                    accumulateInput: accumulateInput)
+    }
+
+    /// The fast path's backward with `group` images per gemm: after the per-image ReLU mask and bias sums, the
+    /// group's dY is gathered into the staging matrix (O, G·P) and dW += dY_G·col_Gᵀ is one gemm with inner size
+    /// G·P; dX_G = W̃·im2col(dY_G) (C, G·P) is one gemm into the staging matrix, scattered back to NCHW. With
+    /// `group` 1 no staging is used (the per-image reference path). `reluOutput` non-nil: `dOutput` is masked in
+    /// place first (as `backwardThroughReLU`). scratch: `scratchCount3x3(group:)` floats.
+    @inlinable
+    public func backwardGrouped(dOutput: UnsafePointer<Float>, reluOutput: UnsafePointer<Float>?,
+                                input: UnsafePointer<Float>, dInput: UnsafeMutablePointer<Float>?, batch: Int,
+                                group: Int, params: Arena, grads: Arena, scratch: UnsafeMutablePointer<Float>,
+                                accumulateInput: Bool) {
+        precondition(isSame3x3 && group >= 1, "Conv2d.backwardGrouped: the 3×3 / stride 1 / padding 1 path only")
         let w = params.pointer(weight)
         let dW = grads.pointer(weight), dB = grads.pointer(bias)
         let k = inChannels * 9, kOut = outChannels * 9, p = height * width
-        let col = scratch, flipped = scratch + max(inChannels, outChannels) * 9 * p
+        let wide = max(inChannels, outChannels) * group * p
+        let col = scratch, stage = scratch + 9 * wide, flipped = stage + (group > 1 ? wide : 0)
         if dInput != nil {
             for o in 0..<outChannels {
                 for c in 0..<inChannels {
@@ -172,27 +245,56 @@ public struct Conv2d: Sendable {
                 }
             }
         }
-        for n in 0..<batch {
-            let dY = dOutput + n * outputSize
-            if bias.count == 0 {
-                if let reluOutput {
-                    let m = UnsafeMutablePointer(mutating: dY), y = reluOutput + n * outputSize
-                    for i in 0..<outputSize where !(y[i] > 0) { m[i] = 0 }
+        var n0 = 0
+        while n0 < batch {
+            let g = min(group, batch - n0), ld = g * p
+            for j in 0..<g {
+                let n = n0 + j, dY = dOutput + n * outputSize
+                if bias.count == 0 {
+                    if let reluOutput {
+                        maskReLUGradient(UnsafeMutablePointer(mutating: dY), output: reluOutput + n * outputSize,
+                                         count: outputSize)
+                    }
+                } else if let reluOutput {
+                    reluMaskPlaneSums(UnsafeMutablePointer(mutating: dY), output: reluOutput + n * outputSize,
+                                      planes: outChannels, planeSize: p, into: dB)
+                } else {
+                    addPlaneSums(dY, planes: outChannels, planeSize: p, into: dB)
                 }
-            } else if let reluOutput {
-                reluMaskPlaneSums(UnsafeMutablePointer(mutating: dY), output: reluOutput + n * outputSize,
-                                  planes: outChannels, planeSize: p, into: dB)
-            } else {
-                addPlaneSums(dY, planes: outChannels, planeSize: p, into: dB)
+                im2col3x3(image: input + n * inputSize, channels: inChannels, col: col + j * p, ldCol: ld)
+                if g > 1 {
+                    for o in 0..<outChannels {
+                        (stage + o * ld + j * p).update(from: dY + o * p, count: p)
+                    }
+                }
             }
-            im2col3x3(image: input + n * inputSize, channels: inChannels, col: col)
-            gemm(.none, .transposed, m: outChannels, n: k, k: p, a: dY, lda: p, b: col, ldb: p,
+            let dYG = g > 1 ? UnsafePointer(stage) : dOutput + n0 * outputSize
+            gemm(.none, .transposed, m: outChannels, n: k, k: ld, a: dYG, lda: ld, b: col, ldb: ld,
                  beta: 1, c: dW, ldc: k)
             if let dInput {
-                im2col3x3(image: dY, channels: outChannels, col: col)
-                gemm(.none, .none, m: inChannels, n: p, k: kOut, a: flipped, lda: kOut, b: col, ldb: p,
-                     beta: accumulateInput ? 1 : 0, c: dInput + n * inputSize, ldc: p)
+                for j in 0..<g {
+                    im2col3x3(image: dOutput + (n0 + j) * outputSize, channels: outChannels, col: col + j * p,
+                              ldCol: ld)
+                }
+                if g == 1 {
+                    gemm(.none, .none, m: inChannels, n: p, k: kOut, a: flipped, lda: kOut, b: col, ldb: p,
+                         beta: accumulateInput ? 1 : 0, c: dInput + n0 * inputSize, ldc: p)
+                } else {
+                    gemm(.none, .none, m: inChannels, n: ld, k: kOut, a: flipped, lda: kOut, b: col, ldb: ld,
+                         beta: 0, c: stage, ldc: ld)
+                    for j in 0..<g {
+                        let dX = dInput + (n0 + j) * inputSize
+                        for c in 0..<inChannels {
+                            if accumulateInput {
+                                addPlane(from: stage + c * ld + j * p, to: dX + c * p, count: p)
+                            } else {
+                                (dX + c * p).update(from: stage + c * ld + j * p, count: p)
+                            }
+                        }
+                    }
+                }
             }
+            n0 += g
         }
     }
 
@@ -263,28 +365,28 @@ public struct Conv2d: Sendable {
     }
 
     /// The fast path's im2col of an image of `channels` planes of this layer's H×W (the input, or dY for the
-    /// input gradient), 3×3 / stride 1 / padding 1: the same layout as `im2col` with k = 3.
+    /// input gradient), 3×3 / stride 1 / padding 1: the same layout as `im2col` with k = 3, rows `ldCol` apart
+    /// (default H·W; G·H·W when G images share one col matrix, image j at column j·H·W).
     @inlinable
-    func im2col3x3(image: UnsafePointer<Float>, channels: Int, col: UnsafeMutablePointer<Float>) {
-        let p = height * width
+    public func im2col3x3(image: UnsafePointer<Float>, channels: Int, col: UnsafeMutablePointer<Float>, ldCol: Int? = nil) {
+        let p = height * width, ld = ldCol ?? p
         for c in 0..<channels {
             let plane = image + c * p
             for ky in 0..<3 {
                 for kx in 0..<3 {
-                    let row = col + ((c * 3 + ky) * 3 + kx) * p
-                    let dx = kx - 1
-                    // Columns x with 0 ≤ x + dx < W: x ∈ [x0, x1).
-                    let x0 = max(0, -dx), x1 = min(width, width - dx)
-                    for y in 0..<height {
-                        let dst = row + y * width
-                        let sy = y + ky - 1
-                        if sy < 0 || sy >= height {
-                            dst.update(repeating: 0, count: width)
-                            continue
-                        }
-                        if x0 > 0 { dst[0] = 0 }
-                        if x1 < width { dst[width - 1] = 0 }
-                        if x1 > x0 { (dst + x0).update(from: plane + sy * width + x0 + dx, count: x1 - x0) }
+                    let row = col + ((c * 3 + ky) * 3 + kx) * ld
+                    // Row (c, ky, kx) is the plane shifted by s = (ky − 1)·W + kx − 1: one block copy of the
+                    // in-range part (source rows 0 ≤ y + ky − 1 < H, clipped to the plane), zeros before and
+                    // after, then the column that wrapped around (x = 0 for kx = 0, x = W − 1 for kx = 2) zeroed.
+                    let shift = (ky - 1) * width + kx - 1
+                    let lo = max(ky == 0 ? width : 0, -shift)
+                    let hi = max(lo, min(ky == 2 ? p - width : p, p - shift))
+                    if lo > 0 { row.update(repeating: 0, count: lo) }
+                    if hi > lo { (row + lo).update(from: plane + lo + shift, count: hi - lo) }
+                    if hi < p { (row + hi).update(repeating: 0, count: p - hi) }
+                    if kx != 1 {
+                        var i = kx == 0 ? 0 : width - 1
+                        while i < p { row[i] = 0; i += width }
                     }
                 }
             }

@@ -1,3 +1,5 @@
+import Tensor
+
 // Legend: B = batch, C = channels, H×W = input size, Ho×Wo = output size (floor, as PyTorch), k = kernel,
 // s = stride, p = padding.
 
@@ -38,6 +40,10 @@ public struct MaxPool2d: Sendable {
     @inlinable
     public func forward(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
                         indices: UnsafeMutablePointer<Int32>, batch: Int) {
+        if kernel == 2 && stride == 2 && padding == 0 {
+            forward2x2(input: input, output: output, indices: indices, batch: batch)
+            return
+        }
         let oh = outHeight, ow = outWidth, p = height * width
         for n in 0..<batch {
             let x = input + n * inputSize
@@ -60,6 +66,62 @@ public struct MaxPool2d: Sendable {
                         let o = (c * oh + oy) * ow + ox
                         y[o] = bestValue
                         ix[o] = Int32(truncatingIfNeeded: best)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The 2×2 / stride 2 / padding 0 forward (the `cnn`'s): each output row reads two input rows; 8 outputs at a
+    /// time from 16-wide loads split into even and odd columns, the four candidates compared in scan order with
+    /// the same tie and NaN rules as the general loop (a later candidate wins only if larger, or NaN over a
+    /// number), then a scalar tail.
+    @inlinable
+    func forward2x2(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>,
+                    indices: UnsafeMutablePointer<Int32>, batch: Int) {
+        let oh = outHeight, ow = outWidth, p = height * width, w = width
+        let lane = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
+        let offsets = (SIMD8<Int32>(repeating: 1), SIMD8<Int32>(repeating: Int32(w)),
+                       SIMD8<Int32>(repeating: Int32(w + 1)))
+        @inline(__always) func wins(_ v: Lanes, _ best: Lanes) -> SIMDMask<SIMD8<Int32>> {
+            (v .> best) .| ((v .!= v) .& (best .== best))
+        }
+        for n in 0..<batch {
+            let x = input + n * inputSize
+            let y = output + n * outputSize, ix = indices + n * outputSize
+            for c in 0..<channels {
+                for oy in 0..<oh {
+                    let rowOffset = c * p + 2 * oy * w
+                    let a = x + rowOffset, b = a + w
+                    let yRow = y + (c * oh + oy) * ow, iRow = ix + (c * oh + oy) * ow
+                    var ox = 0
+                    while ox + 8 <= ow {
+                        let ra = UnsafeRawPointer(a + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
+                        let rb = UnsafeRawPointer(b + 2 * ox).loadUnaligned(as: SIMD16<Float>.self)
+                        var best = ra.evenHalf, offset = SIMD8<Int32>.zero
+                        var v = ra.oddHalf, m = wins(v, best)
+                        best.replace(with: v, where: m); offset.replace(with: offsets.0, where: m)
+                        v = rb.evenHalf; m = wins(v, best)
+                        best.replace(with: v, where: m); offset.replace(with: offsets.1, where: m)
+                        v = rb.oddHalf; m = wins(v, best)
+                        best.replace(with: v, where: m); offset.replace(with: offsets.2, where: m)
+                        storeLanes(best, yRow + ox)
+                        let index = offset &+ lane &+ Int32(truncatingIfNeeded: rowOffset + 2 * ox)
+                        UnsafeMutableRawPointer(iRow + ox).storeBytes(of: index, as: SIMD8<Int32>.self)
+                        ox += 8
+                    }
+                    while ox < ow {
+                        let i0 = 2 * ox
+                        var best = i0, bestValue = a[i0]
+                        @inline(__always) func consider(_ candidate: Int, _ v: Float) {
+                            if v > bestValue || (v.isNaN && !bestValue.isNaN) { best = candidate; bestValue = v }
+                        }
+                        consider(i0 + 1, a[i0 + 1])
+                        consider(w + i0, b[i0])
+                        consider(w + i0 + 1, b[i0 + 1])
+                        yRow[ox] = bestValue
+                        iRow[ox] = Int32(truncatingIfNeeded: rowOffset + best)
+                        ox += 1
                     }
                 }
             }

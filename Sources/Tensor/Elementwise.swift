@@ -66,6 +66,36 @@ public func addPlaneBias(_ y: UnsafeMutablePointer<Float>, planes: Int, planeSiz
     for o in 0..<planes { addScalarBias(y + o * planeSize, count: planeSize, bias: bias[o], relu: relu) }
 }
 
+/// dst[i] = max(src[i] + b, 0) (or src[i] + b when `relu` is false) over `count` contiguous values; `src` may
+/// equal `dst`. The scatter of a grouped convolution's (O, G·P) product back to NCHW, with its bias and ReLU.
+@inlinable
+public func copyPlane(from src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count: Int, bias b: Float,
+                      relu: Bool) {
+    let bv = Lanes(repeating: b), zero = Lanes.zero
+    var i = 0
+    while i + 8 <= count {
+        let v = loadLanes(src + i) + bv
+        storeLanes(relu ? v.replacing(with: zero, where: v .< zero) : v, dst + i)
+        i += 8
+    }
+    while i < count {
+        let v = src[i] + b
+        dst[i] = relu && v < 0 ? 0 : v
+        i += 1
+    }
+}
+
+/// dst[i] += src[i] over `count` contiguous values (8-lane).
+@inlinable
+public func addPlane(from src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, count: Int) {
+    var i = 0
+    while i + 8 <= count {
+        storeLanes(loadLanes(dst + i) + loadLanes(src + i), dst + i)
+        i += 8
+    }
+    while i < count { dst[i] += src[i]; i += 1 }
+}
+
 /// dY = dY·[y > 0] in place over `count` values (the ReLU backward from its output y); returns Σ of the
 /// masked dY, accumulated in Float lanes.
 @inlinable @inline(__always)
