@@ -138,8 +138,9 @@ struct LockHolder: Equatable {
     /// "pid 1234 on host h (started 2025-…: dtrain train)".
     var summary: String { "pid \(pid) on host \(host) (started \(started): \(command))" }
 
-    /// Whether the pid (on this host) is a running process of the same program as this one: a reused pid running
-    /// something else does not hold the lock.
+    /// Whether the pid (on this host) is still the process that wrote the lock: a live, non-zombie process that
+    /// started no later than the lock was written (a pid reused by a process started afterwards holds nothing).
+    /// The program's name is not compared: a copied binary (`dtrain-new`) is the same program.
     var isAlive: Bool {
         if pid == getpid() { return true }
         guard kill(pid, 0) == 0 || errno == EPERM else { return false }
@@ -149,9 +150,24 @@ struct LockHolder: Equatable {
            state == "Z" || state == "X" {
             return false
         }
-        func comm(_ p: String) -> String? { try? String(contentsOfFile: "/proc/\(p)/comm", encoding: .utf8) }
-        guard let theirs = comm("\(pid)"), let mine = comm("self") else { return true }
-        return theirs == mine
+        guard let processStart = LockHolder.startTime(pid: pid),
+              let written = ISO8601DateFormatter().date(from: started) else { return true }
+        return processStart <= written.timeIntervalSince1970 + 2  // the lock's time has whole seconds
+    }
+
+    /// When process `pid` started, in seconds since 1970 (Linux: /proc/<pid>/stat's start time in clock ticks after
+    /// boot plus /proc/stat's btime), or nil where unknown.
+    static func startTime(pid: Int32) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        // Fields after the command: state is field 3, starttime field 22.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 19, let ticks = Double(fields[19]),
+              let system = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+              let line = system.split(separator: "\n").first(where: { $0.hasPrefix("btime ") }),
+              let boot = Double(line.dropFirst(6).trimmingCharacters(in: .whitespaces)) else { return nil }
+        let hertz = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return hertz > 0 ? boot + ticks / hertz : nil
     }
 }
 

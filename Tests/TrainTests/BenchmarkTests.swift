@@ -49,7 +49,9 @@ import Testing
             }
             #expect(rank.arenas.first { $0.name == "parameters" }?.bytes == 4 * net.params.count)
             #if os(Linux)
-            #expect((rank.peakResidentBytes ?? 0) >= (rank.currentResidentBytes ?? .max))
+            // The kernel updates its counters in batches (64 pages per thread), and ProcessMemoryTests may reset the
+            // peak of this shared test process in between: a few MiB of slack.
+            #expect((rank.peakResidentBytes ?? 0) >= (rank.currentResidentBytes ?? .max) - (8 << 20))
             #expect((rank.currentResidentBytes ?? 0) > 0)
             #endif
         }

@@ -104,6 +104,18 @@ private func metrics(_ dir: String) throws -> [String] {
         let taken = try RunFolderLock.acquire(directory: dir)
         #expect(taken.note?.contains("took over the lock of pid 99999999") == true, "\(taken.note ?? "nil")")
         taken.release()
+        // A live process that started before the lock was written holds it, whatever its program's name (a study
+        // run by a copied binary, `dtrain-new`, once lost its folder to a second study this way); a live pid that
+        // started after the lock's time is a reused pid and holds nothing.
+        me.pid = 1
+        try writeFileAtomically(Array(me.text.utf8), to: dir + "/" + lockFileName)
+        #expect(throws: OutputFolderError.self) { try RunFolderLock.acquire(directory: dir) }
+        me.started = "2020-01-01T00:00:00Z"
+        try writeFileAtomically(Array(me.text.utf8), to: dir + "/" + lockFileName)
+        let reused = try RunFolderLock.acquire(directory: dir)
+        #expect(reused.note?.contains("took over the lock of pid 1 ") == true, "\(reused.note ?? "nil")")
+        reused.release()
+        me.started = LockHolder.current(command: "dtrain").started
         me.host = "elsewhere.example"
         try writeFileAtomically(Array(me.text.utf8), to: dir + "/" + lockFileName)
         #expect(throws: OutputFolderError.self) { try RunFolderLock.acquire(directory: dir) }
