@@ -51,7 +51,13 @@ def context(rows):
             if v not in seen:
                 seen.append(v)
         return "/".join(seen) if seen else "?"
-    return (f"dataset {values('dataset', '?')}, model {values('model', '?')}, {values('epochs', '?')} epochs, "
+    # A fixed-steps study (`--steps`, e.g. the large-batch-steps preset): every run made the same number of steps at
+    # different batch sizes, so name the steps, not the epochs that only set its warm-up's share.
+    steps = {r.get("steps", "") for r in rows}
+    batches = {r.get("batch-size", "") for r in rows}
+    length = (f"{steps.pop()} steps each" if len(steps) == 1 and len(batches) > 1 and "" not in steps
+              else f"{values('epochs', '?')} epochs")
+    return (f"dataset {values('dataset', '?')}, model {values('model', '?')}, {length}, "
             f"train-limit {values('train-limit', 'all')}")
 
 
