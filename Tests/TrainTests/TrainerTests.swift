@@ -45,18 +45,26 @@ private let datasets: (train: Dataset, test: Dataset) = {
     /// step-1 parameters are replaced by another rank count's (equal to 1.5e-8): it is the function, not the
     /// distribution. So: losses 1e-4 at every step, the first step's gradient element-wise 1e-4, later gradient
     /// norms 1e-2 (measured under mpirun: up to 4.6e-3).
+    ///
+    /// Since the 3×3 convolutions run several images per gemm, an image's outputs also depend at rounding level on
+    /// its column position in the gemm (OpenBLAS's edge tiles), and so on how the rank count groups the images: with
+    /// BatchNorm that can flip a ReLU in the first step already, which moves every weight gradient that unit feeds
+    /// (measured, 1 vs 3 ranks, one BLAS thread: 434 of 272k elements beyond 1e-4 of the largest, the worst 2.5e-5 =
+    /// 6.6e-4 of it; with one image per gemm, none). So with BatchNorm the first step's gradient may have 1 % of its
+    /// elements beyond 1e-4 of the largest, none beyond 1e-3; GroupNorm keeps every element within 1e-4.
     @Test(arguments: ["batch", "group"])
     func resnetRankCountInvariance(norm: String) throws {
         var config = smallConfig(loss: "clce", model: "resnet20")
         config.norm = NormKind(rawValue: norm)!
         config.normGroups = 4
         config.lr = nil
-        try expectRankCountInvariance(config, laterGradientNorms: 1e-2)
+        try expectRankCountInvariance(config, laterGradientNorms: 1e-2, firstGradientOutliers: norm == "batch" ? 1e-2 : 0)
     }
 
     /// Every rank count in `rankCounts` (default 1–4) gives the same all-reduced gradient and the same per-step values (relative 1e-4;
     /// gradient norms after the first step within `laterGradientNorms`).
     func expectRankCountInvariance(_ config: TrainConfig, laterGradientNorms: Double = 1e-4,
+                                   firstGradientOutliers: Double = 0,
                                    ranks rankCounts: [Int] = [1, 2, 3, 4]) throws {
         var reference: [[Double]]? = nil
         var referenceGrads: [Float]? = nil
@@ -83,9 +91,17 @@ private let datasets: (train: Dataset, test: Dataset) = {
                     }
                 }
                 let scale = referenceGrads.map { abs($0) }.max()!
-                var worst: Float = 0
-                for (a, b) in zip(referenceGrads, perRank[0].1) { worst = max(worst, abs(a - b)) }
-                #expect(worst <= 1e-4 * scale, "ranks \(ranks): gradient differs by \(worst) (max |g| \(scale))")
+                var worst: Float = 0, outliers = 0
+                for (a, b) in zip(referenceGrads, perRank[0].1) {
+                    worst = max(worst, abs(a - b))
+                    if abs(a - b) > 1e-4 * scale { outliers += 1 }
+                }
+                if firstGradientOutliers == 0 {
+                    #expect(worst <= 1e-4 * scale, "ranks \(ranks): gradient differs by \(worst) (max |g| \(scale))")
+                } else {
+                    #expect(worst <= 1e-3 * scale && Double(outliers) <= firstGradientOutliers * Double(scale > 0 ? referenceGrads.count : 0),
+                            "ranks \(ranks): gradient differs by \(worst) (max |g| \(scale)), \(outliers) elements beyond 1e-4")
+                }
             } else {
                 reference = perRank[0].0
                 referenceGrads = perRank[0].1
