@@ -386,6 +386,13 @@ public final class Trainer<C: Communicator> {
                                  input: input.storage, labels: chunkLabels.storage)
     }
 
+    /// Fills images [first, first + count) of this rank's batch into `input` (timed as data) and runs them forward.
+    func forwardChunk(first: Int, count: Int, clock t: inout Double) throws {
+        fillChunk(first: first, count: count)
+        times.data += lap(&t)
+        try network.forward(input: input.base, batch: 2 * count)
+    }
+
     /// Copies `count` rows of width `width` for each of the two views between a chunk's layout (rows [0, count),
     /// [count, 2·count)) and the local batch's (rows [first, first + count), [b + first, b + first + count)).
     @inline(__always)
@@ -401,34 +408,26 @@ public final class Trainer<C: Communicator> {
     func cachedForwardAndBackward(chunk k: Int, reduceGradients: Bool, clock t: inout Double) throws -> (Double, Double) {
         let b = localImages, D = embedDim, K = classes
         // 1–2. every chunk forward; keep its embeddings, logits and labels.
-        var first = 0
-        while first < b {
+        for first in stride(from: 0, to: b, by: k) {
             let count = min(k, b - first)
-            fillChunk(first: first, count: count)
-            times.data += lap(&t)
-            try network.forward(input: input.base, batch: 2 * count)
+            try forwardChunk(first: first, count: count, clock: &t)
             copyViews(network.embeddings, cachedEmbeddings.base, first: first, count: count, width: D, toLocal: true)
             copyViews(network.logits, cachedLogits.base, first: first, count: count, width: K, toLocal: true)
             copyViews(chunkLabels.base, localLabels.base, first: first, count: count, width: 1, toLocal: true)
             times.forward += lap(&t)
-            first += count
         }
         // 3–5. on the cache.
         let value = try gatherAndLoss(clock: &t)
         // 6–7. every chunk again: forward, then backward with its rows of the cached gradient.
         network.zeroGradients()
-        first = 0
-        while first < b {
+        for first in stride(from: 0, to: b, by: k) {
             let count = min(k, b - first)
-            fillChunk(first: first, count: count)
-            times.data += lap(&t)
-            try network.forward(input: input.base, batch: 2 * count)
+            try forwardChunk(first: first, count: count, clock: &t)
             copyViews(chunkDEmbeddings.base, dEmbeddings.base, first: first, count: count, width: D, toLocal: false)
             copyViews(chunkDLogits.base, dLogits.base, first: first, count: count, width: K, toLocal: false)
             times.forward += lap(&t)
             try backward(dEmbeddings: chunkDEmbeddings.base, dLogits: chunkDLogits.base, rows: 2 * count,
                          reduceGradients: reduceGradients, last: first + count == b, clock: &t)
-            first += count
         }
         return try finishStep(value)
     }
