@@ -2,8 +2,8 @@ import Model
 import Tensor
 import Testing
 
-// The multiply-adds a training step performs (docs/PERFORMANCE.md, "Issue 17: counted honestly"): forward, every
-// weight gradient, and every input gradient except the encoder's first layer's, which backward skips.
+// The multiply-adds a training step performs (docs/PERFORMANCE.md, "How `bench` counts FLOPs and memory"): forward,
+// every weight gradient, and every input gradient except the encoder's first layer's, which backward skips.
 @Suite struct FlopCountTests {
     @Test func mlpCountsByHand() {
         let net = Network(config: NetworkConfig(kind: .mlp), maxBatch: 1, seed: 0)
