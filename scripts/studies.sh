@@ -36,6 +36,21 @@ common=(--epochs 15 --quiet --no-epoch-eval --checkpoint-every-epochs 1)
 
 study() { "${launcher[@]}" "$DTRAIN" study "$@" "${common[@]}"; }
 
+# One part of a seed-by-seed study: `part WHAT study-arguments…`. Failed runs (exit 1) are noted and the next part
+# runs; a study stopped by a signal (exit 130 or 143; its cut run keeps its checkpoint) stops this script too, and
+# so does a usage error (64). The script's own status is 1 if any part had failed runs.
+failed_parts=()
+part() {
+    local what=$1 status=0
+    shift
+    study "$@" || status=$?
+    case $status in
+        0) ;;
+        1) echo "studies.sh: $what: some runs failed (see the summary)" >&2; failed_parts+=("$what") ;;
+        *) echo "studies.sh: $what: study ended with status $status; stopping" >&2; exit "$status" ;;
+    esac
+}
+
 mlp_grid() {
     study --grid "seed=0,1,2 batch-size=32,64,128,256,1024 loss=ce,supcon,ce+supcon,clce,clce-no-hnm" \
         --model mlp --out "$RUNS/mlp-grid"
@@ -48,10 +63,10 @@ cnn() {
 }
 large_batch() {
     for seed in 0 1 2; do
-        study --preset large-batch --only "seed=$seed" --model mlp --out "$RUNS/mlp-large-batch" \
-            || echo "studies.sh: large-batch seed $seed: some runs failed (see the summary)" >&2
-        study --preset large-batch-steps --only "seed=$seed" --model mlp --out "$RUNS/mlp-large-batch-steps" \
-            || echo "studies.sh: large-batch-steps seed $seed: some runs failed (see the summary)" >&2
+        part "large-batch seed $seed" --preset large-batch --only "seed=$seed" --model mlp \
+            --out "$RUNS/mlp-large-batch"
+        part "large-batch-steps seed $seed" --preset large-batch-steps --only "seed=$seed" --model mlp \
+            --out "$RUNS/mlp-large-batch-steps"
     done
 }
 large_batch_cnn() {
@@ -60,10 +75,9 @@ large_batch_cnn() {
     # allows only a few runs answers it first; then the rest of that seed.
     local cnn=(--preset large-batch --model cnn --chunk-size 256 --out "$RUNS/cnn-large-batch")
     for seed in 0 1 2; do
-        study "${cnn[@]}" --only "seed=$seed loss=clce,supcon batch-size=64,512" \
-            || echo "studies.sh: cnn large-batch seed $seed (CLCE@64, SupCon@512): some runs failed" >&2
-        study "${cnn[@]}" --only "seed=$seed" \
-            || echo "studies.sh: cnn large-batch seed $seed: some runs failed (see the summary)" >&2
+        part "cnn large-batch seed $seed, CLCE@64 and SupCon@512" "${cnn[@]}" \
+            --only "seed=$seed loss=clce,supcon batch-size=64,512"
+        part "cnn large-batch seed $seed" "${cnn[@]}" --only "seed=$seed"
     done
 }
 publish() {
@@ -98,3 +112,7 @@ for what in "$@"; do
         *) echo "studies.sh: unknown study '$what' (mlp-grid, lambda, cnn, large-batch, large-batch-cnn, publish, all)" >&2; exit 2 ;;
     esac
 done
+if [ ${#failed_parts[@]} -gt 0 ]; then
+    echo "studies.sh: runs failed in: ${failed_parts[*]}" >&2
+    exit 1
+fi

@@ -49,67 +49,57 @@ func symmetricPooledLoss<T: BLASScalar>(placement: LogPlacement, beta: Double, d
     let statistics = RowStatistics(maxPositive: mP, maxNegative: mN, sums: sums, rows: rows, beta: beta)
 
     // MARK: pass 1: row statistics
-    var i0 = 0
-    while i0 < rows {
-        let bi = min(t, rows - i0)
-        var j0 = i0
-        while j0 < rows {
-            let bj = min(t, rows - j0)
-            similarityTile(z, i0: i0, bi: bi, j0: j0, bj: bj, dim: dim, invTau: invTau, tile: tileBuffer)
-            let diagonal = i0 == j0
-            if bounded {
-                // Literal β flags so each call is compiled without the β test in its inner loop.
-                let scratch = floatPointer(workspace.columnScratch.base), counts = workspace.columnCounts.base
-                if mode == .one {
-                    boundedStatisticsTileFloat(floatPointer(tileBuffer), bi: bi, bj: bj, labels: y, i0: i0, j0: j0,
-                                               diagonal: diagonal, shift: Float(shift), betaIsOne: true, sums: sums,
-                                               rows: rows, scratch: scratch, counts: counts)
-                } else {
-                    boundedStatisticsTileFloat(floatPointer(tileBuffer), bi: bi, bj: bj, labels: y, i0: i0, j0: j0,
-                                               diagonal: diagonal, shift: Float(shift), betaIsOne: false, sums: sums,
-                                               rows: rows, scratch: scratch, counts: counts)
-                }
-                j0 += bj
-                continue
+    forEachUpperTile(z, rows: rows, dim: dim, invTau: invTau, tileSize: t, tile: tileBuffer) { i0, bi, j0, bj in
+        let diagonal = i0 == j0
+        if bounded {
+            // Literal β flags so each call is compiled without the β test in its inner loop.
+            let scratch = floatPointer(workspace.columnScratch.base), counts = workspace.columnCounts.base
+            if mode == .one {
+                boundedStatisticsTileFloat(floatPointer(tileBuffer), bi: bi, bj: bj, labels: y, i0: i0, j0: j0,
+                                           diagonal: diagonal, shift: Float(shift), betaIsOne: true, sums: sums,
+                                           rows: rows, scratch: scratch, counts: counts)
+            } else {
+                boundedStatisticsTileFloat(floatPointer(tileBuffer), bi: bi, bj: bj, labels: y, i0: i0, j0: j0,
+                                           diagonal: diagonal, shift: Float(shift), betaIsOne: false, sums: sums,
+                                           rows: rows, scratch: scratch, counts: counts)
             }
-            if !diagonal {
-                // Rows of J over the columns of I: the tile's columns (read before the row pass overwrites it).
-                if vectorPath {
-                    accumulateColumnsFloat(floatPointer(tileBuffer), bi: bi, bj: bj, labels: y, i0: i0, j0: j0,
-                                           statistics: unsafeBitCast(statistics, to: RowStatistics<Float>.self),
-                                           betaIsOne: mode == .one,
-                                           scratch: floatPointer(workspace.columnScratch.base),
-                                           counts: workspace.columnCounts.base)
-                } else {
-                    for c in 0..<bj {
-                        accumulateScalar(row: j0 + c, tileBuffer + c, stride: bj, count: bi, labels: y + i0,
-                                         selfIndex: -1, mode: mode, beta: T(beta), label: y[j0 + c],
-                                         statistics: statistics)
-                    }
-                }
-            }
-            // Rows of I over the columns of J.
-            for a in 0..<bi {
-                let s = tileBuffer + a * bj
-                let selfIndex = diagonal ? a : -1
-                if vectorPath {
-                    let label = y[i0 + a]
-                    let scan = scanRowFloat(floatPointer(s), labels: y + j0, label: label, selfIndex: selfIndex,
-                                            count: bj)
-                    statistics.raise(i0 + a, T(scan.maxPositive), T(scan.maxNegative))
-                    let (p, sa, sb, ss) = exponentiateRowFloat(
-                        floatPointer(s), labels: y + j0, label: label, selfIndex: selfIndex, count: bj,
-                        maxPositive: Float(mP[i0 + a]), maxNegative: Float(mN[i0 + a]), betaIsOne: mode == .one,
-                        keepPositives: false)
-                    statistics.add(i0 + a, p, sa, sb, ss, positives: scan.positives)
-                } else {
-                    accumulateScalar(row: i0 + a, s, stride: 1, count: bj, labels: y + j0, selfIndex: selfIndex,
-                                     mode: mode, beta: T(beta), label: y[i0 + a], statistics: statistics)
-                }
-            }
-            j0 += bj
+            return
         }
-        i0 += bi
+        if !diagonal {
+            // Rows of J over the columns of I: the tile's columns (read before the row pass overwrites it).
+            if vectorPath {
+                accumulateColumnsFloat(floatPointer(tileBuffer), bi: bi, bj: bj, labels: y, i0: i0, j0: j0,
+                                       statistics: unsafeBitCast(statistics, to: RowStatistics<Float>.self),
+                                       betaIsOne: mode == .one,
+                                       scratch: floatPointer(workspace.columnScratch.base),
+                                       counts: workspace.columnCounts.base)
+            } else {
+                for c in 0..<bj {
+                    accumulateScalar(row: j0 + c, tileBuffer + c, stride: bj, count: bi, labels: y + i0,
+                                     selfIndex: -1, mode: mode, beta: T(beta), label: y[j0 + c],
+                                     statistics: statistics)
+                }
+            }
+        }
+        // Rows of I over the columns of J.
+        for a in 0..<bi {
+            let s = tileBuffer + a * bj
+            let selfIndex = diagonal ? a : -1
+            if vectorPath {
+                let label = y[i0 + a]
+                let scan = scanRowFloat(floatPointer(s), labels: y + j0, label: label, selfIndex: selfIndex,
+                                        count: bj)
+                statistics.raise(i0 + a, T(scan.maxPositive), T(scan.maxNegative))
+                let (p, sa, sb, ss) = exponentiateRowFloat(
+                    floatPointer(s), labels: y + j0, label: label, selfIndex: selfIndex, count: bj,
+                    maxPositive: Float(mP[i0 + a]), maxNegative: Float(mN[i0 + a]), betaIsOne: mode == .one,
+                    keepPositives: false)
+                statistics.add(i0 + a, p, sa, sb, ss, positives: scan.positives)
+            } else {
+                accumulateScalar(row: i0 + a, s, stride: 1, count: bj, labels: y + j0, selfIndex: selfIndex,
+                                 mode: mode, beta: T(beta), label: y[i0 + a], statistics: statistics)
+            }
+        }
     }
 
     // MARK: per-row loss and gradient coefficients
@@ -139,45 +129,55 @@ func symmetricPooledLoss<T: BLASScalar>(placement: LogPlacement, beta: Double, d
 
     // MARK: pass 2: G = dS + dSᵀ tile by tile, dZ += G Z / τ
     let rowCoefficients = GradientCoefficients(maxPositive: mP, maxNegative: mN, cP: cP, c0: c0, cA: cA, cB: cB)
-    i0 = 0
+    forEachUpperTile(z, rows: rows, dim: dim, invTau: invTau, tileSize: t, tile: tileBuffer) { i0, bi, j0, bj in
+        let diagonal = i0 == j0
+        if bounded {
+            let k = unsafeBitCast(rowCoefficients, to: GradientCoefficients<Float>.self)
+            if mode == .one {
+                boundedGradientTileFloat(floatPointer(tileBuffer), bi: bi, bj: bj, labels: y, i0: i0, j0: j0,
+                                         diagonal: diagonal, shift: Float(shift), coefficients: k, betaIsOne: true)
+            } else {
+                boundedGradientTileFloat(floatPointer(tileBuffer), bi: bi, bj: bj, labels: y, i0: i0, j0: j0,
+                                         diagonal: diagonal, shift: Float(shift), coefficients: k, betaIsOne: false)
+            }
+        } else if vectorPath {
+            symmetricGradientTileFloat(floatPointer(tileBuffer), bi: bi, bj: bj, labels: y, i0: i0, j0: j0,
+                                       diagonal: diagonal,
+                                       coefficients: unsafeBitCast(rowCoefficients,
+                                                                   to: GradientCoefficients<Float>.self),
+                                       betaIsOne: mode == .one)
+        } else {
+            symmetricGradientTile(tileBuffer, bi: bi, bj: bj, labels: y, i0: i0, j0: j0, diagonal: diagonal,
+                                  coefficients: rowCoefficients, mode: mode, beta: T(beta))
+        }
+        // dZ_I += G_IJ Z_J / τ; dZ_J += G_IJᵀ Z_I / τ (the diagonal tile's G is already symmetric and whole).
+        gemm(.none, .none, m: bi, n: dim, k: bj, alpha: invTau, a: tileBuffer, lda: bj, b: z + j0 * dim,
+             ldb: dim, beta: 1, c: dz + i0 * dim, ldc: dim)
+        if !diagonal {
+            gemm(.transposed, .none, m: bj, n: dim, k: bi, alpha: invTau, a: tileBuffer, lda: bj,
+                 b: z + i0 * dim, ldb: dim, beta: 1, c: dz + j0 * dim, ldc: dim)
+        }
+    }
+    return total
+}
+
+/// Both passes' walk: the tiles (I, J) of the upper triangle of S = Z Zᵀ/τ, row block by row block (I ≤ J, blocks
+/// of `tileSize` rows, the last ones shorter), each computed into `tile` (bi, bj) before `body(i0, bi, j0, bj)`.
+@inline(__always)
+func forEachUpperTile<T: BLASScalar>(_ z: UnsafePointer<T>, rows: Int, dim: Int, invTau: T, tileSize t: Int,
+                                     tile: UnsafeMutablePointer<T>, _ body: (Int, Int, Int, Int) -> Void) {
+    var i0 = 0
     while i0 < rows {
         let bi = min(t, rows - i0)
         var j0 = i0
         while j0 < rows {
             let bj = min(t, rows - j0)
-            similarityTile(z, i0: i0, bi: bi, j0: j0, bj: bj, dim: dim, invTau: invTau, tile: tileBuffer)
-            let diagonal = i0 == j0
-            if bounded {
-                let k = unsafeBitCast(rowCoefficients, to: GradientCoefficients<Float>.self)
-                if mode == .one {
-                    boundedGradientTileFloat(floatPointer(tileBuffer), bi: bi, bj: bj, labels: y, i0: i0, j0: j0,
-                                             diagonal: diagonal, shift: Float(shift), coefficients: k, betaIsOne: true)
-                } else {
-                    boundedGradientTileFloat(floatPointer(tileBuffer), bi: bi, bj: bj, labels: y, i0: i0, j0: j0,
-                                             diagonal: diagonal, shift: Float(shift), coefficients: k, betaIsOne: false)
-                }
-            } else if vectorPath {
-                symmetricGradientTileFloat(floatPointer(tileBuffer), bi: bi, bj: bj, labels: y, i0: i0, j0: j0,
-                                           diagonal: diagonal,
-                                           coefficients: unsafeBitCast(rowCoefficients,
-                                                                       to: GradientCoefficients<Float>.self),
-                                           betaIsOne: mode == .one)
-            } else {
-                symmetricGradientTile(tileBuffer, bi: bi, bj: bj, labels: y, i0: i0, j0: j0, diagonal: diagonal,
-                                      coefficients: rowCoefficients, mode: mode, beta: T(beta))
-            }
-            // dZ_I += G_IJ Z_J / τ; dZ_J += G_IJᵀ Z_I / τ (the diagonal tile's G is already symmetric and whole).
-            gemm(.none, .none, m: bi, n: dim, k: bj, alpha: invTau, a: tileBuffer, lda: bj, b: z + j0 * dim,
-                 ldb: dim, beta: 1, c: dz + i0 * dim, ldc: dim)
-            if !diagonal {
-                gemm(.transposed, .none, m: bj, n: dim, k: bi, alpha: invTau, a: tileBuffer, lda: bj,
-                     b: z + i0 * dim, ldb: dim, beta: 1, c: dz + j0 * dim, ldc: dim)
-            }
+            similarityTile(z, i0: i0, bi: bi, j0: j0, bj: bj, dim: dim, invTau: invTau, tile: tile)
+            body(i0, bi, j0, bj)
             j0 += bj
         }
         i0 += bi
     }
-    return total
 }
 
 /// S_IJ = Z_I Z_Jᵀ/τ into `tile` (bi, bj), compact. The diagonal tile is one syrk on its upper triangle,

@@ -62,7 +62,11 @@ struct AnalyzeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Output folder.", valueName: "DIR"))
     var out: String
 
+    @Flag(help: "Write into an --out folder that already holds files (replacing the ones of the same names).")
+    var force = false
+
     func validate() throws {
+        try OutputGuard.folder(out, force: force)
         if let limit, limit < 1 { throw ValidationError("--limit must be >= 1, got \(limit)") }
         if !(1...20).contains(tsneClasses) { throw ValidationError("--tsne-classes must be in 1...20") }
     }

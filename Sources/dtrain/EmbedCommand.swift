@@ -19,7 +19,8 @@ struct EmbedCommand: ParsableCommand {
         discussion: """
             Every image of the split (or its first --limit images), un-augmented and normalised as evaluation \
             sees it, goes through the encoder and head in evaluation mode (BatchNorm running statistics). \
-            EMB.npy holds float32 (N, D) embeddings and LOGITS.npy float32 (N, K) logits, rows in dataset order.
+            EMB.npy holds float32 (N, D) embeddings and LOGITS.npy float32 (N, K) logits, rows in dataset order; \
+            files are written atomically, and existing ones are kept unless --force.
             With --checkpoint DIR the model, dataset, data folder, image size, stem and norm default to the run's \
             own settings and the weights are DIR/checkpoint.safetensors; with --init FILE give --model (and the \
             data options) yourself. One process does the work: under mpirun rank 0 computes and writes, the \
@@ -41,6 +42,9 @@ struct EmbedCommand: ParsableCommand {
                                valueName: "LOGITS.npy"))
     var logits: String?
 
+    @Flag(help: "Replace existing output files.")
+    var force = false
+
     /// The settings: the weights options', with every image of the split (a checkpoint's train/test limits
     /// dropped).
     func embedConfig() throws -> TrainConfig {
@@ -53,6 +57,8 @@ struct EmbedCommand: ParsableCommand {
     func validate() throws {
         if let limit, limit < 1 { throw ValidationError("--limit must be >= 1, got \(limit)") }
         if let logits, logits == out { throw ValidationError("--logits and --out name the same file") }
+        try OutputGuard.file(out, force: force)
+        if let logits { try OutputGuard.file(logits, force: force, option: "--logits") }
         _ = try embedConfig()
     }
 

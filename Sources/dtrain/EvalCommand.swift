@@ -54,7 +54,11 @@ struct EvalCommand: ParsableCommand {
                                + "available) to this folder.", valueName: "DIR"))
     var out: String?
 
+    @Flag(help: "Write into an --out folder that already holds files (replacing the ones of the same names).")
+    var force = false
+
     func validate() throws {
+        if let out { try OutputGuard.folder(out, force: force) }
         if let eval { _ = try TrainConfig.parseEvaluations(eval) }
         if let knnK, knnK < 1 { throw ValidationError("--knn-k must be >= 1, got \(knnK)") }
     }

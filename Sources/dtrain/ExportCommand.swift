@@ -46,13 +46,7 @@ struct ExportCommand: ParsableCommand {
     var force = false
 
     func validate() throws {
-        if !force && fileExists(out) {
-            throw ValidationError("\(out) exists; give --force to replace it")
-        }
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), isDirectory.boolValue {
-            throw ValidationError("\(out) is a folder")
-        }
+        try OutputGuard.file(out, force: force)
     }
 
     func run() throws {

@@ -9,16 +9,7 @@ import Testing
 /// `dtrain bench`'s counts and memory report on a small synthetic problem (in-process ranks).
 @Suite struct BenchmarkTests {
     static func config(model: String) -> TrainConfig {
-        var c = TrainConfig()
-        c.dataset = "synthetic"
-        c.dataDir = ""
-        c.model = model
-        c.loss = "clce"
-        c.batchSize = 8
-        c.trainLimit = 64
-        c.testLimit = 16
-        c.quiet = true
-        return c
+        TrainConfig.synthetic(model: model, batchSize: 8, trainLimit: 64, testLimit: 16)
     }
 
     @Test(arguments: [1, 2])

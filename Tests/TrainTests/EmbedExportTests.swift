@@ -22,17 +22,10 @@ private func freshFolder(_ name: String) -> String {
 
 /// The config of a two-step run of `model` on a few synthetic images, writing its checkpoint to `out`.
 private func tinyConfig(model: String, out: String) throws -> TrainConfig {
-    var c = TrainConfig()
-    c.dataset = "synthetic"
-    c.dataDir = ""
-    c.model = model
-    c.batchSize = 8
-    c.trainLimit = 32
-    c.testLimit = 20
+    var c = TrainConfig.synthetic(model: model, batchSize: 8, trainLimit: 32, testLimit: 20)
     c.maxSteps = 2
     c.warmupEpochs = 0
     c.lr = 0.1
-    c.quiet = true
     c.epochEval = false
     try c.set("eval", to: "head")
     c.out = out
@@ -204,6 +197,24 @@ private let resnetRun: String = {
         #expect(message(EmbedCommand.self, ["--checkpoint", dir, "--out", "e.npy"])?.contains("--checkpoint") == true)
         #expect(message(EmbedCommand.self, ["--checkpoint", resnetRun, "--out", "e.npy", "--split", "val"]) != nil)
         #expect(message(EmbedCommand.self, ["--checkpoint", resnetRun, "--out", "e.npy"]) == nil)
+        // Outputs that exist are kept unless --force (export's rule), for embed's two files and the two folders.
+        #expect(message(EmbedCommand.self, ["--checkpoint", resnetRun, "--out", existing])?
+            .contains("--out \(existing) exists; give --force") == true)
+        #expect(message(EmbedCommand.self, ["--checkpoint", resnetRun, "--out", "e.npy", "--logits", existing])?
+            .contains("--logits \(existing) exists; give --force") == true)
+        #expect(message(EmbedCommand.self, ["--checkpoint", resnetRun, "--out", existing, "--force"]) == nil)
+        #expect(message(EmbedCommand.self, ["--checkpoint", resnetRun, "--out", dir, "--force"])?
+            .contains("is a folder") == true)
+        let empty = dir + "/empty"
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        for type in [EvalCommand.self, AnalyzeCommand.self] as [any ParsableCommand.Type] {
+            #expect(message(type, ["--checkpoint", resnetRun, "--out", dir])?.contains("give --force") == true)
+            #expect(message(type, ["--checkpoint", resnetRun, "--out", dir, "--force"]) == nil)
+            #expect(message(type, ["--checkpoint", resnetRun, "--out", empty]) == nil)
+            #expect(message(type, ["--checkpoint", resnetRun, "--out", dir + "/new"]) == nil)
+            #expect(message(type, ["--checkpoint", resnetRun, "--out", existing, "--force"])?
+                .contains("is a file, not a folder") == true)
+        }
 
         #expect(message(ExportCommand.self, ["--checkpoint", resnetRun, "--out", existing])?.contains("--force") == true)
         #expect(message(ExportCommand.self, ["--checkpoint", resnetRun, "--out", existing, "--force"]) == nil)

@@ -65,9 +65,8 @@ func writeSyntheticCIFAR100(perClass: Int) throws -> String {
 
 @Suite(.serialized) struct EvaluationCommandTests {
     static let base: TrainConfig = {
-        var c = TrainConfig()
-        c.dataset = "synthetic"; c.dataDir = ""; c.trainLimit = 400; c.testLimit = 150
-        c.batchSize = 40; c.epochs = 1; c.loss = "ce"; c.quiet = true; c.knnK = 5
+        var c = TrainConfig.synthetic(loss: "ce", batchSize: 40, trainLimit: 400, testLimit: 150)
+        c.epochs = 1; c.knnK = 5
         c.eval = [.head, .knn, .linearProbe]
         return c
     }()

@@ -7,9 +7,8 @@ import Testing
 @Suite struct TrainerEvaluationTests {
     @Test(arguments: [1, 2, 3])
     func trainerEvaluationsAgreeAcrossRankCounts(ranks: Int) throws {
-        var config = TrainConfig()
-        config.dataset = "synthetic"; config.trainLimit = 300; config.testLimit = 120
-        config.batchSize = 30; config.epochs = 1; config.loss = "ce"; config.quiet = true
+        var config = TrainConfig.synthetic(loss: "ce", batchSize: 30, trainLimit: 300, testLimit: 120)
+        config.epochs = 1
         config.eval = [.head, .knn, .linearProbe]; config.knnK = 5; config.probeEpochs = 3
         let train = try loadDataset(name: "synthetic", directory: "", split: .train, limit: 300)
         let test = try loadDataset(name: "synthetic", directory: "", split: .test, limit: 120)

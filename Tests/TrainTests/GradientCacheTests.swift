@@ -10,19 +10,11 @@ import Testing
 
 /// 13 images per step: one rank holds 13 (chunks 3, 3, 3, 3, 1), two ranks 7 and 6 (3, 3, 1 and 3, 3).
 private func cacheConfig(model: String, chunk: Int?) -> TrainConfig {
-    var c = TrainConfig()
-    c.dataset = "synthetic"
-    c.dataDir = ""
-    c.model = model
-    c.loss = "clce"
-    c.batchSize = 13
-    c.trainLimit = 130
-    c.testLimit = 20
+    var c = TrainConfig.synthetic(model: model, batchSize: 13, trainLimit: 130, testLimit: 20)
     c.maxSteps = 2
     c.warmupEpochs = 0
     c.lr = model.hasPrefix("vit") ? 1e-3 : 0.1
     c.optimizer = model.hasPrefix("vit") ? "adamw" : "sgd"
-    c.quiet = true
     c.chunkSize = chunk
     if model == "resnet20" {
         c.norm = .group

@@ -10,19 +10,12 @@ import Testing
 // batch 26, so 10 steps per epoch and evaluations at step 10 and at the end of a 12-step run.
 
 private func resumeConfig(optimizer: String = "sgd", model: String = "mlp", out: String) -> TrainConfig {
-    var c = TrainConfig()
-    c.model = model
-    c.dataset = "synthetic"
-    c.dataDir = ""
-    c.batchSize = 26
-    c.trainLimit = 260
-    c.testLimit = 100
+    var c = TrainConfig.synthetic(model: model, batchSize: 26, trainLimit: 260, testLimit: 100)
     c.maxSteps = 12
     c.warmupEpochs = 0.3
     c.lr = optimizer == "sgd" ? 0.2 : 0.001
     c.optimizer = optimizer
     c.logEvery = 1
-    c.quiet = true
     c.checkpointEvery = 4
     c.out = out
     return c

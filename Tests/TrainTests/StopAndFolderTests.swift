@@ -10,9 +10,8 @@ import Testing
 
 /// A tiny run on synthetic data: 160 images / batch 16 = 10 steps per epoch.
 private func tinyConfig(out: String?, optimizer: String = "sgd") -> TrainConfig {
-    var c = TrainConfig()
-    c.dataset = "synthetic"; c.dataDir = ""; c.trainLimit = 160; c.testLimit = 40; c.batchSize = 16
-    c.epochs = 2; c.quiet = true; c.logEvery = 1; c.lr = 0.1; c.warmupEpochs = 0.5; c.optimizer = optimizer
+    var c = TrainConfig.synthetic(batchSize: 16, trainLimit: 160, testLimit: 40)
+    c.epochs = 2; c.logEvery = 1; c.lr = 0.1; c.warmupEpochs = 0.5; c.optimizer = optimizer
     c.out = out
     return c
 }

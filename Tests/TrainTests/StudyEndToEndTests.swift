@@ -40,9 +40,8 @@ func csvRows(_ path: String) throws -> [[String: String]] {
         .deletingLastPathComponent().appendingPathComponent("scripts/plot_study.py").path
 
     func tinyBase() -> TrainConfig {
-        var c = TrainConfig()
-        c.dataset = "synthetic"; c.dataDir = ""; c.trainLimit = 64; c.testLimit = 40; c.epochs = 1
-        c.batchSize = 16; c.quiet = true; c.probeEpochs = 2; c.knnK = 5
+        var c = TrainConfig.synthetic(batchSize: 16, trainLimit: 64, testLimit: 40)
+        c.epochs = 1; c.probeEpochs = 2; c.knnK = 5
         return c
     }
 

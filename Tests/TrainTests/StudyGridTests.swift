@@ -107,12 +107,7 @@ import Testing
 
     /// `--steps`: exactly that many steps at any batch size, with the warm-up's share of --epochs kept.
     @Test func fixedStepsScheduleTheWholeRun() throws {
-        var c = TrainConfig()
-        c.dataset = "synthetic"
-        c.dataDir = ""
-        c.trainLimit = 100
-        c.testLimit = 20
-        c.batchSize = 50
+        var c = TrainConfig.synthetic(batchSize: 50, trainLimit: 100, testLimit: 20)
         c.steps = 30
         c.epochs = 15
         c.warmupEpochs = 1

@@ -8,19 +8,11 @@ import Testing
 
 /// A small synthetic problem shared by the trainer tests.
 private func smallConfig(loss: String = "clce", model: String = "mlp", batch: Int = 26) -> TrainConfig {
-    var c = TrainConfig()
-    c.dataset = "synthetic"
-    c.dataDir = ""
-    c.model = model
-    c.loss = loss
-    c.batchSize = batch
-    c.trainLimit = 260
-    c.testLimit = 100
+    var c = TrainConfig.synthetic(model: model, loss: loss, batchSize: batch, trainLimit: 260, testLimit: 100)
     c.maxSteps = 3
     c.warmupEpochs = 0
     c.lr = 0.2
     c.logEvery = 1
-    c.quiet = true
     return c
 }
 

@@ -50,6 +50,19 @@ done
 if cmp -s "$WORK/emb1.npy" "$WORK/emb2.npy" && cmp -s "$WORK/logits1.npy" "$WORK/logits2.npy"; then
     ok "embed under mpirun -n 2 writes the same files as -n 1"
 else fail "embed -n 2 differs from -n 1"; fi
+# An existing output is kept unless --force: refused by every rank with exit 64, the message printed once, the file
+# untouched; with --force it is replaced.
+cp "$WORK/emb1.npy" "$WORK/emb1.kept"
+timeout 120 $MPIRUN -n 2 "$BIN" embed --checkpoint "$run" --out "$WORK/emb1.npy" >/dev/null 2>"$WORK/embed-exists.err"
+rc=$?
+if [ "$rc" -eq 64 ] && [ "$(grep -c -- "exists; give --force" "$WORK/embed-exists.err")" -eq 1 ] \
+   && cmp -s "$WORK/emb1.npy" "$WORK/emb1.kept"; then
+    ok "embed -n 2 onto an existing file: exit 64, one message, file kept"
+else fail "embed onto an existing file: exit $rc"; cat "$WORK/embed-exists.err"; fi
+if timeout 120 $MPIRUN -n 2 "$BIN" embed --checkpoint "$run" --out "$WORK/emb1.npy" --force >/dev/null 2>&1 \
+   && cmp -s "$WORK/emb1.npy" "$WORK/emb1.kept"; then
+    ok "embed --force replaces the file (with the same embeddings)"
+else fail "embed --force"; fi
 if [ "$have_py" = no ]; then
     echo "  SKIPPED: embed .npy check: $PY cannot import numpy"
 elif "$PY" -c 'import numpy as np, sys; e = np.load(sys.argv[1]); l = np.load(sys.argv[2]); sys.exit(0 if e.shape == (8, 512) and l.shape == (8, 10) and e.dtype == np.float32 and np.isfinite(e).all() else 1)' \
