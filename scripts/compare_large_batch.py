@@ -2,8 +2,8 @@
 """Small-batch CLCE against large-batch SupCon, paired by seed:
 python3 scripts/compare_large_batch.py DIR [--small clce:64,ce:64] [--min-large 512]
 
-Reads DIR/results.csv of a `--preset large-batch` or `large-batch-steps` study and prints a markdown table: for each
-small-batch run (loss:batch, default clce at 64 and ce at 64), its accuracy minus that of supcon and ce+supcon at
+Reads DIR/results.csv of a `--preset large-batch` or `large-batch-steps` study and prints two markdown tables: every
+cell's accuracy as mean ± sample std over its seeds (their count in brackets), and, for each small-batch run (loss:batch, default clce at 64 and ce at 64), its accuracy minus that of supcon and ce+supcon at
 every batch >= --min-large (default 512), as the mean over the seeds both ran ± the sample std of the per-seed
 differences, with compare_losses.py's verdict (win / lose beyond two standard errors, else tie; one seed: a tie
 within 0.3 points). Then the best small-batch CLCE cell against the best large-batch SupCon cell.
@@ -49,6 +49,22 @@ def main(argv):
     def diff(a, b):
         common = sorted(seeds(a) & seeds(b))
         return [acc[(*a, s)] - acc[(*b, s)] for s in common]
+
+    batches = sorted({int(b) for (_, b, _) in acc})
+    print("| loss \\ batch | " + " | ".join(map(str, batches)) + " |")
+    print("| --- |" + " --- |" * len(batches))
+    for loss in [l for l in ("supcon", "ce+supcon", "clce", "ce") if l in evals] + \
+            sorted(l for l in evals if l not in ("supcon", "ce+supcon", "clce", "ce")):
+        cells = []
+        for b in batches:
+            values = [acc[(loss, str(b), s)] for s in seeds((loss, str(b)))]
+            if not values:
+                cells.append("–")
+            else:
+                m, sd = mean_std(values)
+                cells.append(f"{m:.2f}" + (f" ± {sd:.2f}" if len(values) > 1 else "") + f" ({len(values)})")
+        print(f"| {loss} ({evals[loss]}) | " + " | ".join(cells) + " |")
+    print()
 
     header = [f"{l} ({evals[l]}) at {b}" for l, b in large]
     print("| small batch − large batch (points) | " + " | ".join(header) + " |")
