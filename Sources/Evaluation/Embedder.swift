@@ -15,12 +15,16 @@ public struct Embedder<C: Communicator> {
     public let comm: C
     /// Images per forward pass (at most `network.maxBatch`).
     public let chunk: Int
+    /// Called after every chunk's forward pass, and by `SplitEvaluator` after every k-NN block and probe objective
+    /// evaluation: a sign of life for a watchdog (nil: none).
+    public let progress: (() -> Void)?
 
     /// An embedder of `network` on `comm`, `chunk` images per forward pass (default and cap: `network.maxBatch`).
-    public init(network: Network, comm: C, chunk: Int? = nil) {
+    public init(network: Network, comm: C, chunk: Int? = nil, progress: (() -> Void)? = nil) {
         self.network = network
         self.comm = comm
         self.chunk = max(1, min(chunk ?? network.maxBatch, network.maxBatch))
+        self.progress = progress
     }
 
     public var embedDim: Int { network.config.embedDim }
@@ -64,6 +68,7 @@ public struct Embedder<C: Communicator> {
             filler.fillEvaluationBatch(indices: first..<(first + count), input: input.storage, labels: labels.storage)
             try network.forward(input: input.base, batch: count)
             try body(first, count)
+            progress?()
             first += count
         }
     }

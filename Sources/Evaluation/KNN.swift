@@ -27,10 +27,10 @@ public func l2NormaliseRows(_ x: UnsafeMutableBufferPointer<Float>, embedDim D: 
 /// For each query the k most similar reference rows vote for their label with weight exp(sim/T), T =
 /// `temperature` (0.07 by default; T → ∞ is a plain majority vote); the class of the largest total wins, ties
 /// going to the lower class. Similarities come from `gemm` on blocks of queries, so memory is O(block·n).
-/// Preconditions: labels in 0..<classes, k ≥ 1 (k is capped at n).
+/// Preconditions: labels in 0..<classes, k ≥ 1 (k is capped at n). `progress` is called after every block.
 public func knnPredictions(reference: UnsafeBufferPointer<Float>, referenceLabels: UnsafeBufferPointer<Int32>,
                            queries: UnsafeBufferPointer<Float>, embedDim D: Int, classes K: Int, k: Int,
-                           temperature: Float = knnTemperature) -> [Int32] {
+                           temperature: Float = knnTemperature, progress: (() -> Void)? = nil) -> [Int32] {
     let n = referenceLabels.count, m = queries.count / max(D, 1)
     var predictions = [Int32](repeating: 0, count: m)
     precondition(reference.count == n * D,
@@ -85,6 +85,7 @@ public func knnPredictions(reference: UnsafeBufferPointer<Float>, referenceLabel
             predictions[first + r] = Int32(best)
         }
         first += rows
+        progress?()
     }
     return predictions
 }

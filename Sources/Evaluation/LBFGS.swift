@@ -34,12 +34,15 @@ public struct LBFGSOptions: Sendable, Equatable {
 
 /// Minimises f starting from `x` (updated in place). `objective(x, gradient)` returns f(x) and overwrites
 /// `gradient` with ∇f(x). Stops at the gradient tolerance, the iteration cap, or when a line search cannot
-/// decrease f (f is then at its floating-point minimum along the search direction).
+/// decrease f (f is then at its floating-point minimum along the search direction). `progress` is called after every
+/// evaluation of the objective.
 public func minimiseLBFGS(_ x: inout [Double], options: LBFGSOptions = LBFGSOptions(),
+                          progress: (() -> Void)? = nil,
                           objective: ([Double], inout [Double]) -> Double) -> LBFGSResult {
     let n = x.count
     var g = [Double](repeating: 0, count: n)
     var f = objective(x, &g)
+    progress?()
     var evaluations = 1
     var s: [[Double]] = [], y: [[Double]] = [], rho: [Double] = []
     var alpha = [Double](repeating: 0, count: options.memory)
@@ -84,6 +87,7 @@ public func minimiseLBFGS(_ x: inout [Double], options: LBFGSOptions = LBFGSOpti
         for _ in 0..<60 {
             for i in 0..<n { xNew[i] = x[i] + step * p[i] }
             fNew = objective(xNew, &gNew)
+            progress?()
             evaluations += 1
             if fNew <= f + 1e-4 * step * slope { accepted = true; break }
             step *= 0.5

@@ -24,9 +24,9 @@ public struct LogisticRegression: Sendable {
     public let result: LBFGSResult
 
     /// Fits on `x` (n, D) with labels `y` (n, values in 0..<K), minimising mean CE + `penalty`·‖W‖² by L-BFGS
-    /// from zero until max |∂F| ≤ `options.gradientTolerance`.
+    /// from zero until max |∂F| ≤ `options.gradientTolerance`; `progress` is called after every evaluation of F.
     public init(x: [Double], y: [Int32], features D: Int, classes K: Int, penalty: Double,
-                options: LBFGSOptions = LBFGSOptions()) {
+                options: LBFGSOptions = LBFGSOptions(), progress: (() -> Void)? = nil) {
         let n = y.count
         precondition(D >= 1 && K >= 1 && x.count == n * D, "LogisticRegression: \(x.count) values, expected \(n)×\(D)")
         precondition(n >= 1 && penalty >= 0, "LogisticRegression: n \(n), penalty \(penalty)")
@@ -36,7 +36,7 @@ public struct LogisticRegression: Sendable {
         self.penalty = penalty
         var theta = [Double](repeating: 0, count: K * D + K)
         var z = [Double](repeating: 0, count: n * K)
-        result = minimiseLBFGS(&theta, options: options) { theta, grad in
+        result = minimiseLBFGS(&theta, options: options, progress: progress) { theta, grad in
             LogisticRegression.objective(theta: theta, x: x, y: y, n: n, D: D, K: K, penalty: penalty, z: &z,
                                          gradient: &grad)
         }
@@ -130,9 +130,11 @@ public struct LinearProbe: Sendable {
     public let mean: [Double], invStd: [Double]
     public internal(set) var model: LogisticRegression
 
-    /// Fits the probe on `features` (n, D) with `labels` (n, values in 0..<classes).
+    /// Fits the probe on `features` (n, D) with `labels` (n, values in 0..<classes); `progress` as in
+    /// `minimiseLBFGS`.
     public init(features: [Float], labels: [Int32], embedDim D: Int, classes K: Int,
-                penalty: Double = LinearProbe.penalty, options: LBFGSOptions = LinearProbe.options) {
+                penalty: Double = LinearProbe.penalty, options: LBFGSOptions = LinearProbe.options,
+                progress: (() -> Void)? = nil) {
         let n = labels.count
         precondition(features.count == n * D, "LinearProbe: \(features.count) values, expected \(n)×\(D)")
         embedDim = D
@@ -146,7 +148,7 @@ public struct LinearProbe: Sendable {
         }
         let standardised = LinearProbe.standardise(x, mean: mean, invStd: invStd)
         model = LogisticRegression(x: standardised, y: labels, features: D, classes: K, penalty: penalty,
-                                   options: options)
+                                   options: options, progress: progress)
     }
 
     static func standardise(_ x: [Double], mean: [Double], invStd: [Double]) -> [Double] {

@@ -51,7 +51,7 @@ public final class SplitEvaluator<C: Communicator> {
         let local = reference.withUnsafeBufferPointer { r in trainLabels.withUnsafeBufferPointer { rl in
             queries.withUnsafeBufferPointer { q in
                 Evaluation.knnPredictions(reference: r, referenceLabels: rl, queries: q, embedDim: embedder.embedDim,
-                                          classes: embedder.classes, k: k)
+                                          classes: embedder.classes, k: k, progress: embedder.progress)
             }
         } }
         return try embedder.gathered(local, of: test)
@@ -61,7 +61,7 @@ public final class SplitEvaluator<C: Communicator> {
     public func probePredictions() throws -> [Int32] {
         let (reference, queries) = try features()
         var probe = LinearProbe(features: reference, labels: Array(UnsafeBufferPointer(train.labels.storage)),
-                                embedDim: embedder.embedDim, classes: embedder.classes)
+                                embedDim: embedder.embedDim, classes: embedder.classes, progress: embedder.progress)
         try probe.model.parameters.withUnsafeMutableBufferPointer { try embedder.comm.broadcast($0, root: 0) }
         probeResult = probe.model.result
         return try embedder.gathered(probe.predict(queries), of: test)

@@ -136,7 +136,7 @@ extension ConfigKey {
                rule: ConfigRule("must be 0 or a finite number > 1") { $0 == 0 || ($0 > 1 && $0.isFinite) },
                column: false),
         .optional("step-timeout", \.stepTimeout, .runtime, "End the job (MPI_Abort) when no training step finishes "
-                  + "for this many seconds, e.g. a rank is stalled; 0: never.",
+                  + "(or an evaluation makes no progress) for this many seconds, e.g. a rank is stalled; 0: never.",
                   unset: "max(300, 10× the slowest step)", example: "60", rule: .nonNegative, column: false),
         // MARK: Vision Transformer shape (overrides the --model preset's)
         .optional("patch-size", \.patchSize, .trajectory,

@@ -3,8 +3,12 @@
 // training loop last made progress; past the timeout it prints the step and the wait and ends the job (MPI_Abort
 // through `Communicator.abort`), so the scheduler gets its nodes back and the last checkpoint stands.
 //
-// The loop calls `beat(step:)` after every step and around checkpoints (no allocation: it stores two numbers), and
-// `pause()`/`resume()` around evaluations, whose length has nothing to do with a step's. Timeout: `--step-timeout`
+// The loop calls `beat(step:)` after every step and around checkpoints (no allocation: it stores two numbers).
+// Evaluations are watched too, by their own progress rather than by steps: between `evaluating()` and `training()`
+// every embedding chunk, k-NN block and probe objective evaluation calls `progress()`, and the same timeout applies
+// to the time between two of those (each is far shorter than a training step: a chunk is one forward pass of 500
+// images, a step a forward and backward pass of two views of the batch). Every rank does the same evaluation work,
+// so a rank blocked in one of its collectives by a stalled peer stops making progress. Timeout: `--step-timeout`
 // seconds, or by default max(300 s, 10 × the slowest step seen).
 import Collective
 import Foundation
@@ -12,8 +16,8 @@ import Tensor
 
 /// Watches the training loop's progress and ends the job when it stalls.
 final class StepWatchdog: @unchecked Sendable {
-    /// [last beat (monotonic s), slowest step (s), paused (0/1), stop (0/1), step] as Doubles: one allocation, plain
-    /// loads and stores (a torn read of a Double is impossible on the 64-bit targets dtrain runs on).
+    /// [last beat (monotonic s), slowest step (s), evaluating (0/1), stop (0/1), step] as Doubles: one allocation,
+    /// plain loads and stores (a torn read of a Double is impossible on the 64-bit targets dtrain runs on).
     private let state: UnsafeMutablePointer<Double>
     /// The fixed timeout, or nil for max(minimum, factor × slowest step).
     let fixedTimeout: Double?
@@ -48,12 +52,15 @@ final class StepWatchdog: @unchecked Sendable {
                 Thread.sleep(forTimeInterval: poll)
                 if state[3] != 0 { break }
                 let waited = monotonicSeconds() - state[0]
-                if state[2] == 0 && waited > timeout {
+                if waited > timeout {
                     let step = Int(state[4])
-                    onStall(String(format: "rank %d: no training step finished for %.1f s (the last was step %d; "
-                                   + "waiting for step %d in a collective); another rank is stalled or gone, so the "
-                                   + "job is ended (--step-timeout %.0f s; 0 turns this off)", rank, waited, step,
-                                   step + 1, timeout))
+                    let what = state[2] == 0
+                        ? String(format: "no training step finished for %.1f s (the last was step %d; waiting for step "
+                                 + "%d in a collective)", waited, step, step + 1)
+                        : String(format: "the evaluation after step %d made no progress for %.1f s (waiting in a "
+                                 + "collective)", step, waited)
+                    onStall(String(format: "rank %d: %@; another rank is stalled or gone, so the job is ended "
+                                   + "(--step-timeout %.0f s; 0 turns this off)", rank, what, timeout))
                 }
             }
         }
@@ -67,11 +74,18 @@ final class StepWatchdog: @unchecked Sendable {
         if stepSeconds > state[1] { state[1] = stepSeconds }
     }
 
-    /// Stops watching (during an evaluation).
-    func pause() { state[2] = 1 }
+    /// An evaluation starts: from now the timeout runs from its last `progress()`.
+    func evaluating() {
+        state[0] = monotonicSeconds()
+        state[2] = 1
+    }
 
-    /// Watches again from now.
-    func resume() {
+    /// The evaluation made progress (no allocation).
+    @inline(__always)
+    func progress() { state[0] = monotonicSeconds() }
+
+    /// The evaluation is over: training steps are watched again, from now.
+    func training() {
         state[0] = monotonicSeconds()
         state[2] = 0
     }

@@ -6,8 +6,9 @@ import Evaluation
 extension Trainer {
     /// An evaluator of this trainer's network over its splits (no optimiser or sampler involved).
     func evaluator() -> SplitEvaluator<C> {
-        SplitEvaluator(embedder: Embedder(network: network, comm: comm, chunk: Trainer.evalChunk), train: train,
-                       test: test)
+        SplitEvaluator(embedder: Embedder(network: network, comm: comm, chunk: Trainer.evalChunk,
+                                          progress: evaluationProgress),
+                       train: train, test: test)
     }
 
     /// Test accuracy of the trained head, identical on every rank.

@@ -91,6 +91,9 @@ public final class Trainer<C: Communicator> {
     public internal(set) var stopRequest: Int32 = 0
     /// A signal this rank reports as received (fault injection for tests; 0: only real signals count).
     var injectedSignal: Int32 = 0
+    /// Called as evaluations progress (every embedding chunk, k-NN block and probe objective evaluation): the run
+    /// loop's watchdog listens here (nil: nobody).
+    var evaluationProgress: (() -> Void)?
 
     /// Images of this rank's batch per chunk of the gradient-cached step (nil: the whole local batch in one pass).
     public let chunkImages: Int?

@@ -77,6 +77,9 @@ public struct RunControl: Sendable, Equatable {
     public var signalAtStep: Int? = nil
     public var signal: Int32 = SIGINT
     public var signalRank = 0
+    /// Fault injection: this rank stops itself (SIGSTOP) as the final evaluation starts, so that the others block
+    /// in its first collective (nil: never).
+    public var stallInEvaluationRank: Int? = nil
     /// How the job was launched, for the `--resume` command printed when a signal stops the run ("dtrain train",
     /// with "mpirun -n N" in front on several ranks); nil: "dtrain train".
     public var command: String? = nil
@@ -189,8 +192,12 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
             group.abort(code: 1)
         }
         watchdog?.start()
+        trainer.evaluationProgress = { [watchdog] in watchdog?.progress() }
     }
-    defer { watchdog?.stop() }
+    defer {
+        watchdog?.stop()
+        trainer.evaluationProgress = nil
+    }
     // Divergence: an exponential moving average of the loss against its running minimum, checked after warm-up.
     let warmupSteps = trainer.schedule.warmupSteps
     var smoothedLoss = Double.nan, lowestSmoothed = Double.infinity
@@ -238,8 +245,9 @@ public func runTraining<C: Communicator>(config: TrainConfig, comm: C, train: Da
                 + "check off)", step, last.loss, smoothedLoss, config.divergenceFactor, lowestSmoothed))
         }
         if endOfEpoch && (config.epochEval || step == trainer.totalSteps) {
-            watchdog?.pause()
-            defer { watchdog?.resume() }
+            watchdog?.evaluating()
+            defer { watchdog?.training() }
+            if step == trainer.totalSteps && comm.rank == control.stallInEvaluationRank { raise(SIGSTOP) }
             let e0 = monotonicSeconds()
             let modes = step == trainer.totalSteps ? finalModes : epochModes
             let accuracies = try trainer.evaluate(modes)

@@ -52,6 +52,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The rank that throws at --fail-at-step.", visibility: .hidden))
     var failRank = 0
 
+    @Option(help: ArgumentHelp("Fault injection: this rank stops itself (SIGSTOP) as the final evaluation starts.",
+                               visibility: .hidden))
+    var stallInEvaluationRank: Int?
+
     /// The config of this run: defaults (or the resumed checkpoint's settings), config file, flags.
     func trainConfig() throws -> TrainConfig {
         guard let resume = resume.map(resumeDirectory) else {
@@ -90,6 +94,7 @@ struct TrainCommand: ParsableCommand {
         }
         var control = RunControl(resume: resume.map(resumeDirectory), failAtStep: failAtStep, failRank: failRank,
                                  overwrite: overwrite)
+        control.stallInEvaluationRank = stallInEvaluationRank
         if debug {
             config.debug = true
             if config.trainLimit == nil { config.trainLimit = 2000 }

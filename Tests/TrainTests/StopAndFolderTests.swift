@@ -170,21 +170,39 @@ private func metrics(_ dir: String) throws -> [String] {
         #expect(c.problems().contains { $0.contains("--divergence-factor must be 0 or a finite number > 1") })
     }
 
-    @Test func theWatchdogFiresWhenNoStepFinishesAndNotWhilePaused() throws {
+    @Test func theWatchdogFiresWhenNoStepFinishesOrTheEvaluationMakesNoProgress() throws {
         final class Fired: @unchecked Sendable { var message: String? }
+        // Training: beats keep it quiet; without them it fires, naming the last step.
         let fired = Fired()
         let dog = StepWatchdog(fixedTimeout: 0.3, rank: 1) { message in if fired.message == nil { fired.message = message } }
-        dog.beat(step: 12)
-        dog.pause()
         dog.start()
-        Thread.sleep(forTimeInterval: 0.6)
-        #expect(fired.message == nil, "fired while paused")
-        dog.resume()
+        for step in 1...12 {
+            Thread.sleep(forTimeInterval: 0.05)
+            dog.beat(step: step)
+        }
+        #expect(fired.message == nil, "fired while steps finished")
         Thread.sleep(forTimeInterval: 0.8)
         dog.stop()
         let message = try #require(fired.message)
         #expect(message.contains("rank 1: no training step finished for") && message.contains("the last was step 12"))
         #expect(message.contains("--step-timeout"))
+        // An evaluation: its progress keeps it quiet for longer than the timeout; without progress it fires.
+        let evaluation = Fired()
+        let watched = StepWatchdog(fixedTimeout: 0.3, rank: 2) { message in
+            if evaluation.message == nil { evaluation.message = message }
+        }
+        watched.beat(step: 40)
+        watched.start()
+        watched.evaluating()
+        for _ in 0..<12 {
+            Thread.sleep(forTimeInterval: 0.05)
+            watched.progress()
+        }
+        #expect(evaluation.message == nil, "fired while the evaluation made progress")
+        Thread.sleep(forTimeInterval: 0.8)
+        watched.stop()
+        let stalled = try #require(evaluation.message)
+        #expect(stalled.contains("rank 2: the evaluation after step 40 made no progress for"), "\(stalled)")
         let auto = StepWatchdog(fixedTimeout: nil, rank: 0) { _ in }
         #expect(auto.timeout == 300)
         auto.beat(step: 1, stepSeconds: 45)

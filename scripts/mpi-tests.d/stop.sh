@@ -169,6 +169,18 @@ if [ -n "$victim" ] && [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] \
     ok "rank 1 stopped with SIGSTOP: the watchdog ended the job after ${elapsed}s (exit $rc): $(grep -o 'the last was step [0-9]*' "$ST/stall.out" | head -1)"
 else fail "stalled rank: exit $rc after ${elapsed}s"; tail -5 "$ST/stall.out"; fi
 for p in $(st_pids "$ST/stall"); do kill -CONT "$p"; kill -9 "$p"; done 2>/dev/null
+# The same during the final evaluation (rank 2 stops itself as it starts): the others' watchdogs see no
+# evaluation progress.
+start=$(date +%s.%N)
+timeout 120 $MPIRUN -n 3 "$BIN" train "${ST_ARGS[@]}" --max-steps 6 --eval head,knn,linear-probe \
+    --out "$ST/stall-eval" --step-timeout 3 --stall-in-evaluation-rank 2 >"$ST/stall-eval.out" 2>&1; rc=$?
+elapsed=$(python3 -c "print(round($(date +%s.%N) - $start, 1))")
+if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] \
+   && grep -q "the evaluation after step 6 made no progress for [0-9.]* s" "$ST/stall-eval.out" \
+   && python3 -c "import sys; sys.exit(0 if $elapsed < 60 else 1)" && st_gone "$ST/stall-eval"; then
+    ok "rank 2 stopped in the final evaluation: the watchdog ended the job after ${elapsed}s (exit $rc)"
+else fail "stalled rank in an evaluation: exit $rc after ${elapsed}s"; tail -5 "$ST/stall-eval.out"; fi
+for p in $(st_pids "$ST/stall-eval"); do kill -CONT "$p"; kill -9 "$p"; done 2>/dev/null
 
 echo "== stop: study grids sharing a folder, bad grid values, failed runs"
 SG_ARGS=(--dataset synthetic --train-limit 200 --test-limit 50 --model mlp --batch-size 20 --quiet --epochs 1
