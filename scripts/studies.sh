@@ -13,8 +13,8 @@
 #             large-batch-steps` (500 steps for every batch size): supcon and ce+supcon at batch 256…4096 against
 #             clce and ce at 32…256, seeds 0–2 (54 runs each). Seed by seed, alternating the two protocols, so
 #             that a cut-short session leaves whole seeds. About 4 h + 3 h on one idle core.
-#   large-batch-cnn  the CNN on `--preset large-batch` with `--chunk-size 256`, seed by seed, each seed's CLCE@64
-#             and SupCon@512 first (54 runs; 75-100 min each on one idle core at 15 epochs: days, so run it where
+#   large-batch-cnn  the CNN on `--preset large-batch` with `--chunk-size 256`, seed by seed, each seed's CLCE and CE
+#             at 64 and SupCon and CE+SupCon at 512 first (54 runs; 75-100 min each on one idle core at 15 epochs: days, so run it where
 #             there are cores to spare)
 #   publish   copy each study's results.csv, summary.md and plots into docs/results/, with CLCE's paired
 #             differences against the other losses (scripts/compare_losses.py)
@@ -71,12 +71,12 @@ large_batch() {
 }
 large_batch_cnn() {
     # The CNN's 4096-image batches are 8192 views: gradient caching keeps the activations at 2 × 256 views.
-    # Each seed starts with the design card's question, CLCE at 64 against SupCon at 512, so that a machine that
-    # allows only a few runs answers it first; then the rest of that seed.
+    # Each seed starts with the design card's question, CLCE and CE at 64 against SupCon and CE+SupCon at 512, so
+    # that a machine that allows only a few runs answers it first; then the rest of that seed.
     local cnn=(--preset large-batch --model cnn --chunk-size 256 --out "$RUNS/cnn-large-batch")
     for seed in 0 1 2; do
-        part "cnn large-batch seed $seed, CLCE@64 and SupCon@512" "${cnn[@]}" \
-            --only "seed=$seed loss=clce,supcon batch-size=64,512"
+        part "cnn large-batch seed $seed, the batches 64 and 512" "${cnn[@]}" \
+            --only "seed=$seed loss=clce,ce,supcon,ce+supcon batch-size=64,512"
         part "cnn large-batch seed $seed" "${cnn[@]}" --only "seed=$seed"
     done
 }
