@@ -13,9 +13,9 @@
 #             large-batch-steps` (500 steps for every batch size): supcon and ce+supcon at batch 256…4096 against
 #             clce and ce at 32…256, seeds 0–2 (54 runs each). Seed by seed, alternating the two protocols, so
 #             that a cut-short session leaves whole seeds. About 4 h + 3 h on one idle core.
-#   large-batch-cnn  the CNN on `--preset large-batch` with `--chunk-size 256`, seed by seed, each seed's CLCE and CE
-#             at 64 and SupCon and CE+SupCon at 512 first (54 runs; 75-100 min each on one idle core at 15 epochs: days, so run it where
-#             there are cores to spare)
+#   large-batch-cnn  the CNN on `--preset large-batch` with `--chunk-size 256`, seed by seed, each seed's CLCE
+#             and CE at 64 and SupCon and CE+SupCon at 512 first (54 runs; 50-60 min each on one idle core, or
+#             25-30 on two ranks, at 15 epochs: days, so run it where there are cores to spare)
 #   publish   copy each study's results.csv, summary.md and plots into docs/results/, with CLCE's paired
 #             differences against the other losses (scripts/compare_losses.py)
 #
