@@ -6,20 +6,21 @@
 // The loop calls `beat(step:)` after every step and around checkpoints (no allocation: it stores two numbers).
 // Evaluations are watched too, by their own progress rather than by steps: between `evaluating()` and `training()`
 // every embedding chunk, k-NN block and probe objective evaluation calls `progress()`, and the same timeout applies
-// to the time between two of those (each is far shorter than a training step: a chunk is one forward pass of 500
+// to the time between two of those (usually shorter than a training step: a chunk is one forward pass of 500
 // images, a step a forward and backward pass of two views of the batch). Every rank does the same evaluation work,
 // so a rank blocked in one of its collectives by a stalled peer stops making progress. Timeout: `--step-timeout`
-// seconds, or by default max(300 s, 10 × the slowest step seen).
+// seconds, or by default max(300 s, 10 × the slowest step or evaluation progress interval seen).
 import Collective
 import Foundation
 import Tensor
 
 /// Watches the training loop's progress and ends the job when it stalls.
 final class StepWatchdog: @unchecked Sendable {
-    /// [last beat (monotonic s), slowest step (s), evaluating (0/1), stop (0/1), step] as Doubles: one allocation,
-    /// plain loads and stores (a torn read of a Double is impossible on the 64-bit targets dtrain runs on).
+    /// [last beat (monotonic s), slowest step (s), evaluating (0/1), stop (0/1), step, slowest wait between two
+    /// evaluation progress calls (s)] as Doubles: one allocation, plain loads and stores (a torn read of a Double is
+    /// impossible on the 64-bit targets dtrain runs on).
     private let state: UnsafeMutablePointer<Double>
-    /// The fixed timeout, or nil for max(minimum, factor × slowest step).
+    /// The fixed timeout, or nil for max(minimum, factor × the slowest step or evaluation progress interval).
     let fixedTimeout: Double?
     let minimumTimeout: Double
     let factor: Double
@@ -29,8 +30,8 @@ final class StepWatchdog: @unchecked Sendable {
     /// A watchdog (not yet running). `onStall` receives the message and must not return (it aborts the job).
     init(fixedTimeout: Double?, minimumTimeout: Double = 300, factor: Double = 10, rank: Int,
          onStall: @escaping (String) -> Void) {
-        state = .allocate(capacity: 5)
-        state.initialize(repeating: 0, count: 5)
+        state = .allocate(capacity: 6)
+        state.initialize(repeating: 0, count: 6)
         state[0] = monotonicSeconds()
         self.fixedTimeout = fixedTimeout
         self.minimumTimeout = minimumTimeout
@@ -41,8 +42,9 @@ final class StepWatchdog: @unchecked Sendable {
 
     deinit { state.deallocate() }
 
-    /// The timeout now: the fixed one, or max(minimum, factor × slowest step).
-    var timeout: Double { fixedTimeout ?? max(minimumTimeout, factor * state[1]) }
+    /// The timeout now: the fixed one, or max(minimum, factor × the slowest step or evaluation progress interval
+    /// seen; a small batch with a large model can make an evaluation chunk slower than a step).
+    var timeout: Double { fixedTimeout ?? max(minimumTimeout, factor * max(state[1], state[5])) }
 
     /// Starts the watching thread (checks a few times per timeout, at least once a second).
     func start() {
@@ -82,7 +84,11 @@ final class StepWatchdog: @unchecked Sendable {
 
     /// The evaluation made progress (no allocation).
     @inline(__always)
-    func progress() { state[0] = monotonicSeconds() }
+    func progress() {
+        let now = monotonicSeconds()
+        if now - state[0] > state[5] { state[5] = now - state[0] }
+        state[0] = now
+    }
 
     /// The evaluation is over: training steps are watched again, from now.
     func training() {

@@ -207,6 +207,13 @@ private func metrics(_ dir: String) throws -> [String] {
         #expect(auto.timeout == 300)
         auto.beat(step: 1, stepSeconds: 45)
         #expect(auto.timeout == 450)
+        // An evaluation whose progress calls come 0.2 s apart raises a 0.01 s-step watchdog's timeout to 2 s.
+        let slow = StepWatchdog(fixedTimeout: nil, minimumTimeout: 0, rank: 0) { _ in }
+        slow.beat(step: 1, stepSeconds: 0.01)
+        slow.evaluating()
+        Thread.sleep(forTimeInterval: 0.2)
+        slow.progress()
+        #expect(slow.timeout >= 2 && slow.timeout < 5, "\(slow.timeout)")
     }
 
     @Test func messagesAndExitStatuses() throws {
