@@ -80,13 +80,13 @@ public func runBenchmark<C: Communicator>(config: TrainConfig, comm: C, train: D
     let elapsed = monotonicSeconds() - t0
     let slowest = try comm.max(elapsed)
 
-    // Gradient caching runs every view forward twice.
+    // Gradient caching runs every view forward twice, except those of the first chunk.
+    let rerun = trainer.chunkImages.map { trainer.localRows - 2 * $0 } ?? 0
     let viewFlops = trainer.network.trainingFlopsPerSample
-        + (trainer.chunkImages == nil ? 0 : trainer.network.flopsPerSample)
     let myLossFlops = LossComputer<Float>.performedFlops(
         anchors: trainer.localRows, rows: trainer.globalRows, embedDim: trainer.embedDim, kind: trainer.kind,
         lambda: config.lambda)
-    let myFlops = Double(trainer.localRows * viewFlops) + myLossFlops
+    let myFlops = Double(trainer.localRows * viewFlops + rerun * trainer.network.flopsPerSample) + myLossFlops
     let myImages = Double(trainer.localRows / 2)
     let lossFlops = try comm.sum(myLossFlops)
     let flopsPerImage = try comm.sum(myFlops) / Double(config.batchSize)

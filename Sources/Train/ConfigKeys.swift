@@ -167,7 +167,7 @@ extension ConfigKey {
         .optional("chunk-size", \.chunkSize, .trajectory, "Gradient caching: images per rank per forward chunk. The "
                   + "step embeds the local batch chunk by chunk without keeping activations, computes the loss on "
                   + "all embeddings, then re-runs each chunk forward and backward: the same gradient as one pass, in "
-                  + "the memory of one chunk, for about one extra forward. Not with BatchNorm (use --norm group) "
+                  + "the memory of one chunk, for one extra forward of all chunks but one. Not with BatchNorm (use --norm group) "
                   + "unless it covers the whole local batch.",
                   unset: "the whole local batch", example: "64", rule: .atLeast(1)),
     ]

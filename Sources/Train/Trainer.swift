@@ -12,8 +12,11 @@
 // Gradient caching (`--chunk-size K`, Gao et al. 2021): steps 1–2 run chunk by chunk (K images, 2K views) without
 // keeping activations, caching only embeddings and logits; 3–5 run on the cache; then each chunk is filled again
 // (the counter RNG gives the same views), run forward again and backward with its rows of ∂loss/∂embeddings and
-// ∂loss/∂logits, accumulating the gradient arena; the last chunk's backward overlaps the all-reduce. The gradient
-// is the unchunked step's (every layer is per-sample: BatchNorm is refused), at the memory of one chunk.
+// ∂loss/∂logits, accumulating the gradient arena; the last chunk's backward overlaps the all-reduce. The first
+// pass runs the chunks last to first, so the first chunk's activations (and input) are still in place when the
+// second pass starts with it: it goes straight to backward, and the extra forward covers the other chunks only.
+// The gradient is the unchunked step's (every layer is per-sample: BatchNorm is refused), at the memory of one
+// chunk.
 import Checkpoint
 import Collective
 import Data
@@ -410,8 +413,8 @@ public final class Trainer<C: Communicator> {
     /// The gradient-cached steps 2–7 (see the file's comment).
     func cachedForwardAndBackward(chunk k: Int, reduceGradients: Bool, clock t: inout Double) throws -> (Double, Double) {
         let b = localImages, D = embedDim, K = classes
-        // 1–2. every chunk forward; keep its embeddings, logits and labels.
-        for first in stride(from: 0, to: b, by: k) {
+        // 1–2. every chunk forward, the first one last; keep its embeddings, logits and labels.
+        for first in stride(from: 0, to: b, by: k).reversed() {
             let count = min(k, b - first)
             try forwardChunk(first: first, count: count, clock: &t)
             copyViews(network.embeddings, cachedEmbeddings.base, first: first, count: count, width: D, toLocal: true)
@@ -421,11 +424,12 @@ public final class Trainer<C: Communicator> {
         }
         // 3–5. on the cache.
         let value = try gatherAndLoss(clock: &t)
-        // 6–7. every chunk again: forward, then backward with its rows of the cached gradient.
+        // 6–7. every chunk again: forward (except the first, whose activations are those of the first pass's last
+        // forward), then backward with its rows of the cached gradient.
         network.zeroGradients()
         for first in stride(from: 0, to: b, by: k) {
             let count = min(k, b - first)
-            try forwardChunk(first: first, count: count, clock: &t)
+            if first > 0 { try forwardChunk(first: first, count: count, clock: &t) }
             copyViews(chunkDEmbeddings.base, dEmbeddings.base, first: first, count: count, width: D, toLocal: false)
             copyViews(chunkDLogits.base, dLogits.base, first: first, count: count, width: K, toLocal: false)
             times.forward += lap(&t)
