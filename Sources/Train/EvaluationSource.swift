@@ -82,14 +82,17 @@ public struct ProtocolResult: Sendable {
 }
 
 /// `dtrain eval`: scores `source.network` on `test` under each of `modes` (k-NN and the probe use `train` as the
-/// reference / fitting split). Identical on every rank.
+/// reference / fitting split). Identical on every rank. `progress` is called as the work advances (a watchdog's
+/// sign of life; see `Embedder.progress`).
 public func evaluateSource<C: Communicator>(_ source: EvaluationSource, comm: C, train: Dataset, test: Dataset,
-                                            modes: [EvalMode], knnK: Int) throws -> [(EvalMode, ProtocolResult)] {
+                                            modes: [EvalMode], knnK: Int,
+                                            progress: (() -> Void)? = nil) throws -> [(EvalMode, ProtocolResult)] {
     let K = source.network.config.classes
     guard test.classes <= K else {
         throw TrainingError("the data has \(test.classes) classes, the network's head \(K)")
     }
-    let evaluator = SplitEvaluator(embedder: Embedder(network: source.network, comm: comm), train: train, test: test)
+    let evaluator = SplitEvaluator(embedder: Embedder(network: source.network, comm: comm, progress: progress),
+                                   train: train, test: test)
     let labels = evaluator.testLabels
     var out: [(EvalMode, ProtocolResult)] = []
     for mode in modes {
@@ -118,12 +121,13 @@ public struct FewShotScore: Codable, Sendable, Equatable {
 /// `dtrain fewshot`: embeddings of the images of `novel` in `data` (each rank embeds a share, then all-gathered),
 /// L2-normalised once; for each shot count, `episodes` episodes from (seed, episode) split between the ranks in
 /// contiguous blocks, each scored by `classifier`; the accuracies are all-gathered in episode order and summarised
-/// as mean and t-based 95% CI, in percent. Identical on every rank.
+/// as mean and t-based 95% CI, in percent. Identical on every rank. `progress` is called after every embedding
+/// chunk and episode.
 public func fewShot<C: Communicator>(network: Network, comm: C, data: Dataset, novel: [Int32], ways: Int,
                                      shots: [Int], queries: Int, episodes: Int, classifier: FewShotClassifier,
-                                     seed: UInt64) throws -> [Int: FewShotScore] {
+                                     seed: UInt64, progress: (() -> Void)? = nil) throws -> [Int: FewShotScore] {
     let pool = data.keeping(classes: novel, remap: false)
-    let embedder = Embedder(network: network, comm: comm)
+    let embedder = Embedder(network: network, comm: comm, progress: progress)
     let D = embedder.embedDim
     let x = normalisedRows(try embedder.gatheredEmbeddings(of: pool), embedDim: D)
     let labels = Array(UnsafeBufferPointer(pool.labels.storage))
@@ -133,7 +137,8 @@ public func fewShot<C: Communicator>(network: Network, comm: C, data: Dataset, n
         let sampler = try EpisodeSampler(labels: labels, classes: novel, ways: ways, shots: shot, queries: queries,
                                          seed: seed)
         let mine = layout.range(of: comm.rank).map {
-            episodeAccuracy(sampler.episode($0), embeddings: x, embedDim: D, classifier: classifier)
+            defer { progress?() }
+            return episodeAccuracy(sampler.episode($0), embeddings: x, embedDim: D, classifier: classifier)
         }
         var all = [Double](repeating: 0, count: episodes)
         try mine.withUnsafeBufferPointer { m in

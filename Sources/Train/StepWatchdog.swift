@@ -59,8 +59,8 @@ final class StepWatchdog: @unchecked Sendable {
                     let what = state[2] == 0
                         ? String(format: "no training step finished for %.1f s (the last was step %d; waiting for step "
                                  + "%d in a collective)", waited, step, step + 1)
-                        : String(format: "the evaluation after step %d made no progress for %.1f s (waiting in a "
-                                 + "collective)", step, waited)
+                        : (step > 0 ? String(format: "the evaluation after step %d", step) : "the evaluation")
+                            + String(format: " made no progress for %.1f s (waiting in a collective)", waited)
                     onStall(String(format: "rank %d: %@; another rank is stalled or gone, so the job is ended "
                                    + "(--step-timeout %.0f s; 0 turns this off)", rank, what, timeout))
                 }
@@ -98,4 +98,27 @@ final class StepWatchdog: @unchecked Sendable {
 
     /// Ends the watching thread.
     func stop() { state[3] = 1 }
+}
+
+/// The stalled-rank watchdog of the evaluation commands (`dtrain eval`, `fewshot`, `analyze` on several ranks): ends
+/// the job (MPI_Abort) when the evaluation makes no progress for `timeout` seconds (nil: max(300 s, 10 × the slowest
+/// interval between two progress calls)). Give `progress` to the work (`Embedder`, `evaluateSource`, `fewShot`) and
+/// call `stop()` after the last collective, before work that one rank does alone.
+public final class EvaluationWatchdog: @unchecked Sendable {
+    private let dog: StepWatchdog
+
+    public init<C: Communicator>(comm: C, timeout: Double?) {
+        dog = StepWatchdog(fixedTimeout: timeout, rank: comm.rank) { message in
+            FileHandle.standardError.write(Foundation.Data((message + "\n").utf8))
+            comm.abort(code: 1)
+        }
+        dog.evaluating()
+        dog.start()
+    }
+
+    /// The sign of life to pass to the evaluation (no allocation per call).
+    public var progress: () -> Void { { [dog] in dog.progress() } }
+
+    /// Stops watching.
+    public func stop() { dog.stop() }
 }

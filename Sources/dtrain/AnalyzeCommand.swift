@@ -94,8 +94,10 @@ struct AnalyzeCommand: ParsableCommand {
                 tracked = Array(present.prefix(2))
             }
             let source = try weights.source(config: config, data: data)
-            let embedder = Embedder(network: source.network, comm: comm)
+            let watchdog = weights.watchdog(comm)
+            let embedder = Embedder(network: source.network, comm: comm, progress: watchdog?.progress)
             let embeddings = try embedder.gatheredEmbeddings(of: data)
+            watchdog?.stop()
             guard comm.rank == 0 else { return }
             let D = embedder.embedDim, n = data.count
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)

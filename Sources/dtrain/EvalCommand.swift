@@ -72,8 +72,10 @@ struct EvalCommand: ParsableCommand {
             let needsTrain = modes.contains(.knn) || modes.contains(.linearProbe)
             let train = needsTrain ? try loadEvaluationSplit(config, split: .train) : test
             let source = try weights.source(config: config, data: test)
+            let watchdog = weights.watchdog(comm)
             let results = try evaluateSource(source, comm: comm, train: train, test: test, modes: modes,
-                                             knnK: config.knnK)
+                                             knnK: config.knnK, progress: watchdog?.progress)
+            watchdog?.stop()
             guard comm.rank == 0 else { return }
             for note in source.report.notes { printError("note: \(note)") }
             let K = source.network.config.classes

@@ -100,9 +100,11 @@ struct FewShotCommand: ParsableCommand {
                 }
             }
             let source = try weights.source(config: config, data: data)
+            let watchdog = weights.watchdog(comm)
             let scores = try fewShot(network: source.network, comm: comm, data: data, novel: novel, ways: ways,
                                      shots: shotList, queries: queries, episodes: episodes, classifier: method,
-                                     seed: seed)
+                                     seed: seed, progress: watchdog?.progress)
+            watchdog?.stop()
             guard comm.rank == 0 else { return }
             for k in shotList {
                 printError(String(format: "%d-way %d-shot (%@, %d episodes, %d queries/class): %.2f ± %.2f%%",

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Collective
 import Data
 import Foundation
 import Model
@@ -52,6 +53,24 @@ struct WeightsOptions: ParsableArguments {
     @Flag(help: "Print one JSON object on stdout (rank 0).")
     var json = false
 
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "eval, fewshot and analyze on several ranks: end the job (MPI_Abort) when the evaluation makes no progress "
+        + "for this many seconds, e.g. a rank is stalled; 0: never (default: max(300, 10× the slowest interval "
+        + "between two embedding chunks, k-NN blocks, probe iterations or episodes)).", valueName: "SECONDS"))
+    var stallTimeout: Double?
+
+    @Option(help: ArgumentHelp("Fault injection: this rank stops itself (SIGSTOP) as the evaluation starts.",
+                               visibility: .hidden))
+    var stallRank: Int?
+
+    /// The stalled-rank watchdog of the evaluation that starts now on `comm` (nil on one rank or with
+    /// `--stall-timeout 0`); stop it after the last collective.
+    func watchdog(_ comm: MPICommunicator) -> EvaluationWatchdog? {
+        if comm.rank == stallRank { raise(SIGSTOP) }
+        guard comm.size > 1, stallTimeout != 0 else { return nil }
+        return EvaluationWatchdog(comm: comm, timeout: stallTimeout)
+    }
+
     /// The settings: the checkpoint's (or the defaults), then the options given. A checkpoint's `test-limit` and
     /// `train-limit` are kept (its run was scored on those images).
     func config() throws -> TrainConfig {
@@ -93,6 +112,9 @@ struct WeightsOptions: ParsableArguments {
         if let imageSize, imageSize < 8 { throw ValidationError("--image-size must be >= 8, got \(imageSize)") }
         if let normGroups, normGroups < 1 { throw ValidationError("--norm-groups must be >= 1, got \(normGroups)") }
         if blasThreads < 1 { throw ValidationError("--blas-threads must be >= 1, got \(blasThreads)") }
+        if let stallTimeout, !(stallTimeout >= 0 && stallTimeout.isFinite) {
+            throw ValidationError("--stall-timeout must be >= 0, got \(stallTimeout)")
+        }
         _ = try config()
     }
 

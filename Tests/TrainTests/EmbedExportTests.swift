@@ -205,6 +205,11 @@ private let resnetRun: String = {
         #expect(message(EmbedCommand.self, ["--checkpoint", resnetRun, "--out", existing, "--force"]) == nil)
         #expect(message(EmbedCommand.self, ["--checkpoint", resnetRun, "--out", dir, "--force"])?
             .contains("is a folder") == true)
+        #expect(message(EvalCommand.self, ["--checkpoint", resnetRun, "--stall-timeout", "-1"])?
+            .contains("--stall-timeout must be >= 0") == true)
+        #expect(message(FewShotCommand.self, ["--checkpoint", resnetRun, "--classes", "0,1", "--stall-timeout", "inf"])?
+            .contains("--stall-timeout must be >= 0") == true)
+        #expect(message(EvalCommand.self, ["--checkpoint", resnetRun, "--stall-timeout", "0"]) == nil)
         let empty = dir + "/empty"
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
         for type in [EvalCommand.self, AnalyzeCommand.self] as [any ParsableCommand.Type] {

@@ -203,6 +203,16 @@ private func metrics(_ dir: String) throws -> [String] {
         watched.stop()
         let stalled = try #require(evaluation.message)
         #expect(stalled.contains("rank 2: the evaluation after step 40 made no progress for"), "\(stalled)")
+        // An evaluation command's watchdog has no step to name.
+        let command = Fired()
+        let standalone = StepWatchdog(fixedTimeout: 0.2, rank: 0) { message in
+            if command.message == nil { command.message = message }
+        }
+        standalone.evaluating()
+        standalone.start()
+        Thread.sleep(forTimeInterval: 0.6)
+        standalone.stop()
+        #expect(try #require(command.message).contains("rank 0: the evaluation made no progress for"))
         let auto = StepWatchdog(fixedTimeout: nil, rank: 0) { _ in }
         #expect(auto.timeout == 300)
         auto.beat(step: 1, stepSeconds: 45)

@@ -30,4 +30,19 @@ PY
     if timeout 60 "$BIN" fewshot --checkpoint "$ev" --classes 4,5,6 --ways 3 --episodes 10 >/dev/null 2>"$ev.ov"; then
         fail "fewshot accepted trained classes"
     elif grep -q "allow-overlap" "$ev.ov"; then ok "fewshot refuses trained classes"; else fail "overlap message"; fi
+    # A rank stalled in an evaluation command: the others' watchdogs end the job, and no process is left behind.
+    for cmd in eval fewshot; do
+        extra=(--eval head,knn); [ "$cmd" = fewshot ] && extra=(--classes 6,7,8,9 --ways 3 --episodes 50)
+        start=$(date +%s.%N)
+        timeout 120 $MPIRUN -n 3 "$BIN" "$cmd" --checkpoint "$ev" "${extra[@]}" --stall-rank 1 --stall-timeout 3 \
+            >/dev/null 2>"$ev.stall-$cmd"; rc=$?
+        elapsed=$(python3 -c "print(round($(date +%s.%N) - $start, 1))")
+        left=$(pgrep -f -- "--stall-rank 1 --stall-timeout 3" | wc -l)
+        if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$left" -eq 0 ] \
+           && grep -q "the evaluation made no progress for [0-9.]* s" "$ev.stall-$cmd" \
+           && python3 -c "import sys; sys.exit(0 if $elapsed < 60 else 1)"; then
+            ok "$cmd -n 3 with rank 1 stalled: the watchdog ended the job after ${elapsed}s (exit $rc)"
+        else fail "$cmd with a stalled rank: exit $rc after ${elapsed}s, $left process(es) left"; tail -5 "$ev.stall-$cmd"; fi
+        pkill -9 -f -- "--stall-rank 1 --stall-timeout 3" 2>/dev/null
+    done
 fi
