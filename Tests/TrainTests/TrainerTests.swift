@@ -162,6 +162,28 @@ private let datasets: (train: Dataset, test: Dataset) = {
         }
     }
 
+    /// A finite loss with a gradient too large for Float (its squared norm overflows) stops the run naming the
+    /// gradient norm, not the loss: the encoder's weights are scaled until the squared gradient overflows while the
+    /// CE of the huge logits stays finite.
+    @Test func finiteLossWithInfiniteGradientNormIsNamed() throws {
+        var config = smallConfig(loss: "ce")
+        config.maxSteps = 2
+        var found: String?
+        for scale in [Float(1e4), 1e5, 1e6, 1e7, 1e8] where found == nil {
+            let message = try LocalGroup.run(size: 1) { comm -> String? in
+                let trainer = try Trainer(config: config, comm: comm, train: datasets.train, test: datasets.test)
+                let p = trainer.network.params
+                for i in 0..<p.count { p.storage[i] *= scale }
+                do { try trainer.runStep() } catch let e as TrainingError { return e.message }
+                return nil
+            }[0]
+            if let message, message.contains("non-finite gradient norm") { found = message }
+        }
+        let message = try #require(found, "no scale gave a finite loss with an infinite gradient norm")
+        #expect(message.contains("at step 1 (loss ") && !message.contains("loss inf") && !message.contains("loss nan")
+                && message.contains("gradient norm inf"), "\(message)")
+    }
+
     @Test func batchSmallerThanRanksIsRejected() {
         var config = smallConfig()
         config.batchSize = 2
