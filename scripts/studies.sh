@@ -13,9 +13,10 @@
 #             large-batch-steps` (500 steps for every batch size): supcon and ce+supcon at batch 256…4096 against
 #             clce and ce at 32…256, seeds 0–2 (54 runs each). Seed by seed, alternating the two protocols, so
 #             that a cut-short session leaves whole seeds. About 4 h + 3 h on one idle core.
-#   large-batch-cnn  the CNN on `--preset large-batch` with `--chunk-size 256`, seed by seed, each seed's CLCE
-#             and CE at 64 and SupCon and CE+SupCon at 512 first (54 runs; 50-60 min each on one idle core, or
-#             25-30 on two ranks, at 15 epochs: days, so run it where there are cores to spare)
+#   large-batch-cnn  the CNN on both presets with `--chunk-size 256`, seed by seed, each seed's CLCE and CE at 64
+#             and SupCon and CE+SupCon at 512 first under both protocols (2 × 54 runs; 50-60 min each on one idle
+#             core, or 25-30 on two ranks, at 15 epochs; 1-60 min at 500 steps: days, so run it where there are
+#             cores to spare)
 #   publish   copy each study's results.csv, summary.md and plots into docs/results/, with CLCE's paired
 #             differences against the other losses (scripts/compare_losses.py)
 #
@@ -71,17 +72,22 @@ large_batch() {
 }
 large_batch_cnn() {
     # The CNN's 4096-image batches are 8192 views: gradient caching keeps the activations at 2 × 256 views.
-    # Each seed starts with the design card's question, CLCE and CE at 64 against SupCon and CE+SupCon at 512, so
-    # that a machine that allows only a few runs answers it first; then the rest of that seed.
-    local cnn=(--preset large-batch --model cnn --chunk-size 256 --out "$RUNS/cnn-large-batch")
+    # Each seed starts with the design card's question, CLCE and CE at 64 against SupCon and CE+SupCon at 512,
+    # under both protocols (the 500-step cells are cheap: 32 k and 256 k images), so that a machine that allows
+    # only a few runs answers it first; then the rest of that seed, 15 epochs and then 500 steps.
+    local epochs=(--preset large-batch --model cnn --chunk-size 256 --out "$RUNS/cnn-large-batch")
+    local steps=(--preset large-batch-steps --model cnn --chunk-size 256 --out "$RUNS/cnn-large-batch-steps")
+    local headline="loss=clce,ce,supcon,ce+supcon batch-size=64,512"
     for seed in 0 1 2; do
-        part "cnn large-batch seed $seed, the batches 64 and 512" "${cnn[@]}" \
-            --only "seed=$seed loss=clce,ce,supcon,ce+supcon batch-size=64,512"
-        part "cnn large-batch seed $seed" "${cnn[@]}" --only "seed=$seed"
+        part "cnn large-batch seed $seed, batches 64 and 512" "${epochs[@]}" --only "seed=$seed $headline"
+        part "cnn large-batch-steps seed $seed, batches 64 and 512" "${steps[@]}" --only "seed=$seed $headline"
+        part "cnn large-batch seed $seed" "${epochs[@]}" --only "seed=$seed"
+        part "cnn large-batch-steps seed $seed" "${steps[@]}" --only "seed=$seed"
     done
 }
 publish() {
-    for name in mlp-grid mlp-lambda-sweep cnn-grid mlp-large-batch mlp-large-batch-steps cnn-large-batch; do
+    for name in mlp-grid mlp-lambda-sweep cnn-grid mlp-large-batch mlp-large-batch-steps cnn-large-batch \
+        cnn-large-batch-steps; do
         local dir="$RUNS/$name"
         [ -f "$dir/results.csv" ] || { echo "studies.sh: $dir has no results yet; skipped"; continue; }
         cp "$dir/results.csv" "docs/results/$name.csv"
