@@ -2,7 +2,7 @@
 # The studies published in docs/RESULTS.md (issue 5), one rank each, resumable: run it again with the same
 # folder and finished runs are skipped, a run cut short continues from its last epoch checkpoint.
 #
-#   scripts/studies.sh [mlp-grid|lambda|cnn|large-batch|large-batch-cnn|publish|all]...   (default: all)
+#   scripts/studies.sh [mlp-grid|lambda|cnn|large-batch|large-batch-cnn|fewshot|publish|all]...   (default: all)
 #
 #   mlp-grid  MLP: ce, supcon, ce+supcon, clce, clce-no-hnm × batch 32…1024 × seeds 0–2, 15 epochs (75 runs,
 #             about 1.5–3.5 min each on an idle core)
@@ -17,6 +17,8 @@
 #             and SupCon and CE+SupCon at 512 first under both protocols (2 × 54 runs; 50-60 min each on one idle
 #             core, or 25-30 on two ranks, at 15 epochs; 1-60 min at 500 steps: days, so run it where there are
 #             cores to spare)
+#   fewshot   MLP: ce, clce, supcon, ce+supcon, clce-no-hnm trained on classes 0-4, seeds 0-2 (15 runs, about a
+#             minute each), then 5-way 1- and 5-shot episodes on classes 5-9 (scripts/compare_fewshot.py)
 #   publish   copy each study's results.csv, summary.md and plots into docs/results/, with CLCE's paired
 #             differences against the other losses (scripts/compare_losses.py)
 #
@@ -85,6 +87,26 @@ large_batch_cnn() {
         part "cnn large-batch-steps seed $seed" "${steps[@]}" --only "seed=$seed"
     done
 }
+fewshot() {
+    # Transfer to novel classes (the paper's few-shot claim): each loss trains the MLP on Fashion-MNIST's classes
+    # 0-4 (T-shirt, trouser, pullover, dress, coat) for 15 epochs at batch 64; its frozen embeddings are then scored
+    # on 3000 seeded 5-way 1- and 5-shot episodes of the test images of classes 5-9 (sandal, shirt, sneaker, bag,
+    # ankle boot), by the prototype and the logistic-regression classifier. scripts/compare_fewshot.py pairs them.
+    local dir="$RUNS/mlp-fewshot"
+    part "fewshot: training on classes 0-4" --grid "seed=0,1,2 loss=ce,clce,supcon,ce+supcon,clce-no-hnm" \
+        --model mlp --batch-size 64 --classes 0,1,2,3,4 --out "$dir"
+    local run classifier
+    for run in "$dir"/runs/*/; do
+        [ -f "$run/checkpoint.safetensors" ] || continue
+        for classifier in prototype logreg; do
+            [ -s "$run/fewshot-$classifier.json" ] && continue
+            "${launcher[@]}" "$DTRAIN" fewshot --checkpoint "$run" --classes 5,6,7,8,9 --ways 5 --shots 1,5 \
+                --episodes 3000 --classifier "$classifier" --seed 0 --json 2>/dev/null | tail -1 \
+                > "$run/fewshot-$classifier.json.tmp" && mv "$run/fewshot-$classifier.json.tmp" "$run/fewshot-$classifier.json"
+        done
+    done
+    python3 scripts/compare_fewshot.py "$dir" > "$dir/fewshot.md" && cat "$dir/fewshot.md"
+}
 publish() {
     for name in mlp-grid mlp-lambda-sweep cnn-grid mlp-large-batch mlp-large-batch-steps cnn-large-batch \
         cnn-large-batch-steps; do
@@ -113,9 +135,10 @@ for what in "$@"; do
         cnn) cnn ;;
         large-batch) large_batch ;;
         large-batch-cnn) large_batch_cnn ;;
+        fewshot) fewshot ;;
         publish) publish ;;
         all) mlp_grid; lambda; cnn; publish ;;
-        *) echo "studies.sh: unknown study '$what' (mlp-grid, lambda, cnn, large-batch, large-batch-cnn, publish, all)" >&2; exit 2 ;;
+        *) echo "studies.sh: unknown study '$what' (mlp-grid, lambda, cnn, large-batch, large-batch-cnn, fewshot, publish, all)" >&2; exit 2 ;;
     esac
 done
 if [ ${#failed_parts[@]} -gt 0 ]; then

@@ -27,6 +27,18 @@ PY
     if [ -s "$ev.an1/embeddings.npy" ] && cmp -s "$ev.an1/embeddings.npy" "$ev.an2/embeddings.npy" \
         && cmp -s "$ev.an1/embeddings.npy" "$ev.an3/embeddings.npy"; then
         ok "analyze: identical embeddings.npy on 1, 2, 3 ranks"; else fail "analyze embeddings differ across ranks"; fi
+    # scripts/compare_fewshot.py on a hand-made study folder whose four runs share that few-shot result: every
+    # paired difference is 0, a tie.
+    fsd="$WORK/fewshot-study"; mkdir -p "$fsd/runs"
+    echo "run,status,loss,seed,test_accuracy" > "$fsd/results.csv"
+    for r in clce:0 clce:1 ce:0 ce:1; do
+        mkdir -p "$fsd/runs/${r/:/-}"; cp "$ev.fs1" "$fsd/runs/${r/:/-}/fewshot-logreg.json"
+        echo "${r/:/-},ok,${r%:*},${r#*:},0.5" >> "$fsd/results.csv"
+    done
+    if table=$(python3 scripts/compare_fewshot.py "$fsd") && grep -q "| clce − other (points) | 1-shot | 5-shot |" <<<"$table" \
+       && grep -q "| ce | +0.00 ± 0.00 tie | +0.00 ± 0.00 tie |" <<<"$table" && grep -q "^\*\*logreg\*\*: 3-way" <<<"$table"; then
+        ok "compare_fewshot.py: per-loss means and paired differences"
+    else fail "compare_fewshot.py"; echo "$table"; fi
     if timeout 60 "$BIN" fewshot --checkpoint "$ev" --classes 4,5,6 --ways 3 --episodes 10 >/dev/null 2>"$ev.ov"; then
         fail "fewshot accepted trained classes"
     elif grep -q "allow-overlap" "$ev.ov"; then ok "fewshot refuses trained classes"; else fail "overlap message"; fi
