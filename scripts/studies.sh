@@ -109,7 +109,7 @@ fewshot() {
 }
 publish() {
     for name in mlp-grid mlp-lambda-sweep cnn-grid mlp-large-batch mlp-large-batch-steps cnn-large-batch \
-        cnn-large-batch-steps; do
+        cnn-large-batch-steps mlp-fewshot; do
         local dir="$RUNS/$name"
         [ -f "$dir/results.csv" ] || { echo "studies.sh: $dir has no results yet; skipped"; continue; }
         cp "$dir/results.csv" "docs/results/$name.csv"
@@ -119,6 +119,9 @@ publish() {
         case "$name" in *large-batch*)
             python3 scripts/compare_large_batch.py "$dir" > "docs/results/$name-small-vs-large.md" 2>/dev/null || true
             [ -s "docs/results/$name-small-vs-large.md" ] || rm -f "docs/results/$name-small-vs-large.md" ;;
+        *fewshot*)
+            python3 scripts/compare_fewshot.py "$dir" > "docs/results/$name-episodes.md" 2>/dev/null || true
+            [ -s "docs/results/$name-episodes.md" ] || rm -f "docs/results/$name-episodes.md" ;;
         esac
         for png in "$dir"/*.png; do
             [ -f "$png" ] && cp "$png" "docs/results/$name-$(basename "$png")"
