@@ -17,8 +17,9 @@
 #             and SupCon and CE+SupCon at 512 first under both protocols (2 × 54 runs; 50-60 min each on one idle
 #             core, or 25-30 on two ranks, at 15 epochs; 1-60 min at 500 steps: days, so run it where there are
 #             cores to spare)
-#   fewshot   MLP: ce, clce, supcon, ce+supcon, clce-no-hnm trained on classes 0-4, seeds 0-2 (15 runs, about a
-#             minute each), then 5-way 1- and 5-shot episodes on classes 5-9 (scripts/compare_fewshot.py)
+#   fewshot   MLP: ce, clce, supcon, ce+supcon, clce-no-hnm trained on classes 0-4, seeds 0-2, from scratch and
+#             fine-tuned from the CE run (2 × 15 runs, about a minute each), then 5-way 1- and 5-shot episodes on
+#             classes 5-9 (scripts/compare_fewshot.py)
 #   publish   copy each study's results.csv, summary.md and plots into docs/results/, with CLCE's paired
 #             differences against the other losses (scripts/compare_losses.py)
 #
@@ -89,27 +90,38 @@ large_batch_cnn() {
 }
 fewshot() {
     # Transfer to novel classes (the paper's few-shot claim): each loss trains the MLP on Fashion-MNIST's classes
-    # 0-4 (T-shirt, trouser, pullover, dress, coat) for 15 epochs at batch 64; its frozen embeddings are then scored
-    # on 3000 seeded 5-way 1- and 5-shot episodes of the test images of classes 5-9 (sandal, shirt, sneaker, bag,
-    # ankle boot), by the prototype and the logistic-regression classifier. scripts/compare_fewshot.py pairs them.
-    local dir="$RUNS/mlp-fewshot"
-    part "fewshot: training on classes 0-4" --grid "seed=0,1,2 loss=ce,clce,supcon,ce+supcon,clce-no-hnm" \
-        --model mlp --batch-size 64 --classes 0,1,2,3,4 --out "$dir"
-    local run classifier
-    for run in "$dir"/runs/*/; do
-        [ -f "$run/checkpoint.safetensors" ] || continue
-        for classifier in prototype logreg; do
-            [ -s "$run/fewshot-$classifier.json" ] && continue
-            "${launcher[@]}" "$DTRAIN" fewshot --checkpoint "$run" --classes 5,6,7,8,9 --ways 5 --shots 1,5 \
-                --episodes 3000 --classifier "$classifier" --seed 0 --json 2>/dev/null | tail -1 \
-                > "$run/fewshot-$classifier.json.tmp" && mv "$run/fewshot-$classifier.json.tmp" "$run/fewshot-$classifier.json"
-        done
+    # 0-4 (T-shirt, trouser, pullover, dress, coat) for 15 epochs at batch 64 ("scratch"), and fine-tunes the CE run
+    # of the same seed for 15 more epochs at a tenth of the learning rate ("finetune", the paper's setting at small
+    # scale: a pretrained encoder, then each loss). Every run's frozen embeddings are scored on 3000 seeded 5-way 1-
+    # and 5-shot episodes of the test images of classes 5-9 (sandal, shirt, sneaker, bag, ankle boot), by the
+    # prototype and the logistic-regression classifier; scripts/compare_fewshot.py pairs the losses by seed.
+    local losses="loss=ce,clce,supcon,ce+supcon,clce-no-hnm" base=(--model mlp --batch-size 64 --classes 0,1,2,3,4)
+    part "fewshot: training on classes 0-4" --grid "seed=0,1,2 $losses" "${base[@]}" --out "$RUNS/mlp-fewshot"
+    local seed init
+    for seed in 0 1 2; do
+        init=$(ls -d "$RUNS/mlp-fewshot/runs/seed=${seed}_loss=ce_"*/checkpoint.safetensors 2>/dev/null | head -1)
+        [ -n "$init" ] || { echo "studies.sh: fewshot: no CE run of seed $seed to fine-tune" >&2; continue; }
+        part "fewshot: fine-tuning seed $seed's CE run" --grid "$losses" --seed "$seed" "${base[@]}" \
+            --init "$init" --lr 0.0025 --warmup-epochs 0 --out "$RUNS/mlp-fewshot-finetune"
     done
-    python3 scripts/compare_fewshot.py "$dir" > "$dir/fewshot.md" && cat "$dir/fewshot.md"
+    local dir run classifier
+    for dir in "$RUNS/mlp-fewshot" "$RUNS/mlp-fewshot-finetune"; do
+        for run in "$dir"/runs/*/; do
+            [ -f "$run/checkpoint.safetensors" ] || continue
+            for classifier in prototype logreg; do
+                [ -s "$run/fewshot-$classifier.json" ] && continue
+                "${launcher[@]}" "$DTRAIN" fewshot --checkpoint "$run" --classes 5,6,7,8,9 --ways 5 --shots 1,5 \
+                    --episodes 3000 --classifier "$classifier" --seed 0 --json 2>/dev/null | tail -1 \
+                    > "$run/fewshot-$classifier.json.tmp" \
+                    && mv "$run/fewshot-$classifier.json.tmp" "$run/fewshot-$classifier.json"
+            done
+        done
+        python3 scripts/compare_fewshot.py "$dir" > "$dir/fewshot.md" && cat "$dir/fewshot.md"
+    done
 }
 publish() {
     for name in mlp-grid mlp-lambda-sweep cnn-grid mlp-large-batch mlp-large-batch-steps cnn-large-batch \
-        cnn-large-batch-steps mlp-fewshot; do
+        cnn-large-batch-steps mlp-fewshot mlp-fewshot-finetune; do
         local dir="$RUNS/$name"
         [ -f "$dir/results.csv" ] || { echo "studies.sh: $dir has no results yet; skipped"; continue; }
         cp "$dir/results.csv" "docs/results/$name.csv"
