@@ -5,7 +5,9 @@ Reads DIR/results.csv (written by `dtrain study`) and each finished run's DIR/ru
 (the last line of `dtrain fewshot --json`, as `scripts/studies.sh fewshot` writes them). Prints, per classifier, a
 markdown table of every loss's mean episode accuracy (percent; mean ± sample std over seeds, with the seeds in
 brackets) at each shot count, and then the chosen loss (default clce) minus every other loss, paired by seed, with
-compare_losses.py's verdict (win / lose beyond two standard errors of the per-seed differences, else tie).
+compare_losses.py's verdict (win / lose beyond two standard errors of the per-seed differences, else tie). Runs
+that also have DIR/runs/<run>/analysis-novel.json (`dtrain analyze --json` on the novel classes) add a table of
+their embedding space: isotropy and mean cosine similarities of same-class and different-class pairs.
 """
 import json
 import os
@@ -80,6 +82,26 @@ def main(argv):
         print()
     print("± is the sample std over seeds (of the per-seed differences in the paired table); each seed's figure is "
           "the mean over the episodes.")
+    analysis = {}
+    for r in rows:
+        try:
+            a = json.loads(open(os.path.join(directory, "runs", r["run"], "analysis-novel.json")).read()
+                           .strip().splitlines()[-1])
+        except (OSError, ValueError, IndexError):
+            continue
+        analysis.setdefault(r["loss"], []).append((r["seed"], a))
+    if analysis:
+        print("\nEmbedding space of the novel classes' test images (`dtrain analyze`, L2-normalised embeddings; "
+              "seeds as listed):\n")
+        print("| loss | seeds | isotropy | same-class similarity | other-class similarity | gap |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for loss in [l for l in losses if l in analysis]:
+            runs = analysis[loss]
+            iso = mean_std([a["isotropy"] for _, a in runs])[0]
+            pos = mean_std([a["similarity"]["positive_mean"] for _, a in runs])[0]
+            neg = mean_std([a["similarity"]["negative_mean"] for _, a in runs])[0]
+            print(f"| {loss} | {','.join(sorted(s for s, _ in runs))} | {iso:.3f} | {pos:.3f} | {neg:.3f} | "
+                  f"{pos - neg:.3f} |")
     return 0
 
 

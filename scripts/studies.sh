@@ -116,6 +116,14 @@ fewshot() {
                     && mv "$run/fewshot-$classifier.json.tmp" "$run/fewshot-$classifier.json"
             done
         done
+        # The embedding space of the novel classes (isotropy, similarities) for every seed-0 run.
+        for run in "$dir"/runs/*/; do
+            [ -f "$run/checkpoint.safetensors" ] && [ ! -s "$run/analysis-novel.json" ] || continue
+            grep -q '"seed" *: *0\b' "$run/config.json" 2>/dev/null || continue
+            "${launcher[@]}" "$DTRAIN" analyze --checkpoint "$run" --classes 5,6,7,8,9 --out "$run/analysis-novel" \
+                --force --json 2>/dev/null | tail -1 > "$run/analysis-novel.json.tmp" \
+                && mv "$run/analysis-novel.json.tmp" "$run/analysis-novel.json"
+        done
         python3 scripts/compare_fewshot.py "$dir" > "$dir/fewshot.md" && cat "$dir/fewshot.md"
     done
 }
