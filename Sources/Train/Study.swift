@@ -309,7 +309,7 @@ func writeStudyFiles(records: [StudyRecord?], grid: StudyGrid, directory: String
     let others = ((try? FileManager.default.contentsOfDirectory(atPath: directory + "/runs")) ?? []).sorted()
         .filter { !mine.contains($0) }.compactMap { loadRecord(path: directory + "/runs/" + $0 + "/result.json") }
     try writeFileAtomically(Array(resultsCSV(known + others).utf8), to: directory + "/results.csv")
-    try writeFileAtomically(Array(studySummaryMarkdown(known, grid: grid).utf8),
+    try writeFileAtomically(Array(studySummaryMarkdown(known, grid: grid, otherRuns: others.count).utf8),
                             to: directory + "/summary.md")
 }
 

@@ -44,8 +44,9 @@ struct StudyGroup {
     }
 }
 
-/// The markdown of DIR/summary.md for `records` (grid order) of `grid`.
-public func studySummaryMarkdown(_ records: [StudyRecord], grid: StudyGrid) -> String {
+/// The markdown of DIR/summary.md for `records` (grid order) of `grid`; `otherRuns` finished runs of other grids in
+/// the same folder are counted (they are in results.csv, not summarised here).
+public func studySummaryMarkdown(_ records: [StudyRecord], grid: StudyGrid, otherRuns: Int = 0) -> String {
     let varying = grid.axes.filter { $0.values.count > 1 && $0.name != "seed" }.map(\.name)
     let seeds = grid.axes.first { $0.name == "seed" }?.values.count ?? 1
     var groups = [StudyGroup]()
@@ -67,6 +68,10 @@ public func studySummaryMarkdown(_ records: [StudyRecord], grid: StudyGrid) -> S
     md += "\(records.count) of \(grid.count) run(s) recorded, \(records.filter(\.ok).count) ok, "
         + "\(records.filter { !$0.ok }.count) failed. Grid: "
         + grid.axes.map { "\($0.name)=\($0.values.joined(separator: ","))" }.joined(separator: " ") + ".\n"
+    if otherRuns > 0 {
+        md += "The folder also holds \(otherRuns) run(s) of other grids or settings: they are in results.csv, not "
+            + "in this summary of the last grid run.\n"
+    }
     if let c = records.first?.config {
         md += "Common settings: dataset \(c.dataset), model \(c.model), epochs \(c.epochs)"
             + (c.trainLimit.map { ", train-limit \($0)" } ?? "") + (c.testLimit.map { ", test-limit \($0)" } ?? "")

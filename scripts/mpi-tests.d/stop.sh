@@ -192,8 +192,9 @@ timeout 300 $MPIRUN -n 2 "$BIN" study "${SG_ARGS[@]}" --grid "loss=clce seed=0,1
 runs=$(ls "$ST/study/runs" 2>/dev/null | wc -l)
 rows=$(($(wc -l < "$ST/study/results.csv") - 1))
 if [ "$rc_a" -eq 0 ] && [ "$rc_b" -eq 0 ] && [ "$runs" -eq 4 ] && [ "$rows" -eq 4 ] \
-   && [ "$(ls "$ST/study/runs" | grep -c '^seed=0_')" -eq 2 ]; then
-    ok "two grids in one study folder: 4 run folders ($(ls "$ST/study/runs" | tr '\n' ' ')), 4 rows in results.csv"
+   && [ "$(ls "$ST/study/runs" | grep -c '^seed=0_')" -eq 2 ] \
+   && grep -q "also holds 2 run(s) of other grids" "$ST/study/summary.md"; then
+    ok "two grids in one study folder: 4 run folders ($(ls "$ST/study/runs" | tr '\n' ' ')), 4 rows in results.csv, the summary names the 2 of the other grid"
 else fail "shared study folder: exits $rc_a/$rc_b, $runs run folders, $rows rows"; tail -5 "$ST/study-b.out"; fi
 STOP_ARGS=(--dataset synthetic --train-limit 400 --test-limit 50 --model mlp --batch-size 20 --quiet --epochs 10
            --no-plots --grid "seed=0,1")
