@@ -76,7 +76,8 @@ plot-deps:
 	python3 -m pip install matplotlib
 
 ## studies: the published studies of docs/RESULTS.md (hours; resumable), then copy them into docs/results/.
-## STUDIES to choose (mlp-grid lambda cnn publish), RUNS for the folder (default runs).
+## STUDIES to choose (mlp-grid lambda cnn large-batch fewshot publish; large-batch-cnn takes days), RUNS for the
+## folder (default runs).
 STUDIES ?= all
 studies: setup build
 	@python3 -c "import matplotlib" 2>/dev/null || $(MAKE) plot-deps

@@ -160,7 +160,7 @@ for what in "$@"; do
         large-batch-cnn) large_batch_cnn ;;
         fewshot) fewshot ;;
         publish) publish ;;
-        all) mlp_grid; lambda; cnn; publish ;;
+        all) mlp_grid; lambda; cnn; large_batch; fewshot; publish ;;
         *) echo "studies.sh: unknown study '$what' (mlp-grid, lambda, cnn, large-batch, large-batch-cnn, fewshot, publish, all)" >&2; exit 2 ;;
     esac
 done
