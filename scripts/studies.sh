@@ -141,7 +141,14 @@ publish() {
             [ -s "docs/results/$name-small-vs-large.md" ] || rm -f "docs/results/$name-small-vs-large.md" ;;
         *fewshot*)
             python3 scripts/compare_fewshot.py "$dir" > "docs/results/$name-episodes.md" 2>/dev/null || true
-            [ -s "docs/results/$name-episodes.md" ] || rm -f "docs/results/$name-episodes.md" ;;
+            [ -s "docs/results/$name-episodes.md" ] || rm -f "docs/results/$name-episodes.md"
+            # The novel classes' similarity histograms of the seed-0 runs, named by loss.
+            local run loss
+            for run in "$dir"/runs/*/; do
+                [ -f "$run/analysis-novel/similarity.png" ] || continue
+                loss=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["loss"])' "$run/config.json")
+                cp "$run/analysis-novel/similarity.png" "docs/results/$name-novel-similarity-$loss.png"
+            done ;;
         esac
         for png in "$dir"/*.png; do
             [ -f "$png" ] && cp "$png" "docs/results/$name-$(basename "$png")"
