@@ -56,9 +56,26 @@ public enum ProcessMemory {
         #endif
     }
 
+    /// The resident size now and its peak from one read of /proc/self/status (Linux; nil elsewhere or unreadable).
+    /// One read gives peak ≥ current; two separate reads need not, when other threads free memory in between (the
+    /// kernel raises its recorded peak only on some paths, and computes VmHWM as max(that, the current size)).
+    public static func residentSnapshot() -> (current: Int, peak: Int)? {
+        #if os(Linux)
+        guard let text = readProcFile("/proc/self/status"), let current = field("VmRSS:", in: text),
+              let peak = field("VmHWM:", in: text) else { return nil }
+        return (current, peak)
+        #else
+        return nil
+        #endif
+    }
+
     /// The value in kB of the line "`key` <n> kB" of /proc/self/status, in bytes.
     static func statusField(_ key: String) -> Int? {
-        guard let text = readProcFile("/proc/self/status") else { return nil }
+        readProcFile("/proc/self/status").flatMap { field(key, in: $0) }
+    }
+
+    /// The value in kB of the line "`key` <n> kB" of a /proc status text, in bytes.
+    static func field(_ key: String, in text: String) -> Int? {
         for line in text.split(separator: "\n") where line.hasPrefix(key) {
             let fields = line.dropFirst(key.count).split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard let kB = fields.first.flatMap({ Int($0) }) else { return nil }

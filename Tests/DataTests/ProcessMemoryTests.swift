@@ -5,16 +5,18 @@ import Testing
     #if os(Linux)
     @Test func residentSizeFollowsTouchedPages() {
         let mib = 1 << 20
-        guard let start = ProcessMemory.currentResidentBytes(), let peak0 = ProcessMemory.peakResidentBytes() else {
+        // Current and peak from one read: other tests run in this process and free memory at any time, so two
+        // separate reads could see the peak below an earlier current size.
+        guard let (start, peak0) = ProcessMemory.residentSnapshot(), let single = ProcessMemory.currentResidentBytes(),
+              ProcessMemory.peakResidentBytes() != nil else {
             Issue.record("/proc/self/status unreadable"); return
         }
-        #expect(start > 0 && peak0 >= start)
-        // 128 MiB, every page written: resident grows by about that much (other tests may only add to it).
+        #expect(start > 0 && single > 0 && peak0 >= start)
+        // 128 MiB, every page written: resident grows by about that much (unless other tests free as much at once).
         let count = 128 * mib
         let block = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 4096)
         for i in stride(from: 0, to: count, by: 4096) { block.storeBytes(of: 1, toByteOffset: i, as: UInt8.self) }
-        let touched = ProcessMemory.currentResidentBytes()!
-        let peak1 = ProcessMemory.peakResidentBytes()!
+        let (touched, peak1) = ProcessMemory.residentSnapshot()!
         #expect(touched - start >= 96 * mib, "resident \(start) → \(touched)")
         #expect(peak1 >= touched)
         block.deallocate()

@@ -174,7 +174,7 @@ import Testing
 
     /// Flags of `dtrain train` that are not settings of the run.
     let commandOnly: Set<String> = ["--config", "--resume", "--overwrite", "--fail-at-step", "--fail-rank", "--help",
-                                    "--print-config"]
+                                    "--print-config", "--stall-in-evaluation-rank"]
 
     @Test func everyKeyHasAFlagAndEveryFlagAKey() throws {
         let flags = try trainFlags()
