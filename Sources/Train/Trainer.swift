@@ -414,7 +414,7 @@ public final class Trainer<C: Communicator> {
     func cachedForwardAndBackward(chunk k: Int, reduceGradients: Bool, clock t: inout Double) throws -> (Double, Double) {
         let b = localImages, D = embedDim, K = classes
         // 1–2. every chunk forward, the first one last; keep its embeddings, logits and labels.
-        for first in stride(from: 0, to: b, by: k).reversed() {
+        for first in stride(from: (b - 1) / k * k, through: 0, by: -k) {  // not .reversed(): that builds an array
             let count = min(k, b - first)
             try forwardChunk(first: first, count: count, clock: &t)
             copyViews(network.embeddings, cachedEmbeddings.base, first: first, count: count, width: D, toLocal: true)
