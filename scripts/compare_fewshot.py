@@ -14,7 +14,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare_losses import paired_cell  # noqa: E402
+from compare_losses import paired_cell, take_option  # noqa: E402
 from plot_study import load, mean_std  # noqa: E402
 
 ORDER = ["ce", "clce", "clce-no-hnm", "supcon", "ce+supcon", "ce+hscl"]
@@ -22,11 +22,7 @@ ORDER = ["ce", "clce", "clce-no-hnm", "supcon", "ce+supcon", "ce+hscl"]
 
 def main(argv):
     args = argv[1:]
-    chosen = "clce"
-    if "--loss" in args:
-        i = args.index("--loss")
-        chosen = args[i + 1]
-        del args[i:i + 2]
+    chosen = take_option(args, "--loss", "clce")
     if len(args) != 1:
         print(__doc__, file=sys.stderr)
         return 2

@@ -12,22 +12,14 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare_losses import paired_cell  # noqa: E402
+from compare_losses import paired_cell, take_option  # noqa: E402
 from plot_study import load, mean_std  # noqa: E402
 
 
 def main(argv):
     args = argv[1:]
-    small = [("clce", "64"), ("ce", "64")]
-    min_large = 512
-    if "--small" in args:
-        i = args.index("--small")
-        small = [tuple(x.split(":")) for x in args[i + 1].split(",")]
-        del args[i:i + 2]
-    if "--min-large" in args:
-        i = args.index("--min-large")
-        min_large = int(args[i + 1])
-        del args[i:i + 2]
+    small = [tuple(x.split(":")) for x in take_option(args, "--small", "clce:64,ce:64").split(",")]
+    min_large = int(take_option(args, "--min-large", "512"))
     if len(args) != 1:
         print(__doc__, file=sys.stderr)
         return 2

@@ -22,6 +22,16 @@ from plot_study import load, mean_std  # noqa: E402  (results.csv reader and sta
 SINGLE_SEED_NOISE = 0.3
 
 
+def take_option(args, name, default):
+    """The value after `name` in the argument list `args` (both removed from it), or `default` when absent."""
+    if name not in args:
+        return default
+    i = args.index(name)
+    value = args[i + 1]
+    del args[i:i + 2]
+    return value
+
+
 def paired_cell(d):
     """The table cell for per-seed differences d (points): mean ± std and the verdict of the module's rule."""
     m, sd = mean_std(d)
@@ -35,11 +45,7 @@ def paired_cell(d):
 
 def main(argv):
     args = argv[1:]
-    loss = "clce"
-    if "--loss" in args:
-        i = args.index("--loss")
-        loss = args[i + 1]
-        del args[i:i + 2]
+    loss = take_option(args, "--loss", "clce")
     if len(args) != 1:
         print(__doc__, file=sys.stderr)
         return 2
