@@ -91,12 +91,21 @@ OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 300 mpirun --o
     -n 2 "$BIN" train "${ST_ARGS[@]}" --max-steps 100000 --epochs 10000 --out "$ST/plain" >"$ST/plain.out" 2>&1 &
 job=$!
 st_wait_lines "$ST/plain/metrics.jsonl" 30
-kill -INT "$(pgrep -P "$job" -x mpirun)"
+plain_mpirun=$(pgrep -P "$job" -x mpirun)
+kill -INT "$plain_mpirun"
+# Open MPI 4.1's mpirun has been seen (once in six CI runs) to hang after its ranks exited, their zombies unreaped,
+# ignoring timeout's SIGTERM: give it 30 s, then SIGKILL it and say so. What is checked is dtrain's part.
+hung=""
+for _ in $(seq 1 60); do kill -0 "$job" 2>/dev/null || break; sleep 0.5; done
+if kill -0 "$job" 2>/dev/null; then
+    hung=", mpirun itself hung after its ranks exited and was killed"
+    kill -9 "$plain_mpirun" 2>/dev/null
+fi
 wait "$job"; rc=$?
 step=$(st_step "$ST/plain")
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && grep -q "stopped by SIGTERM after step $step " "$ST/plain.out" \
    && st_gone "$ST/plain"; then
-    ok "SIGINT to a plain mpirun: the ranks' SIGTERM stops them after step $step with the checkpoint (mpirun exit $rc)"
+    ok "SIGINT to a plain mpirun: the ranks' SIGTERM stops them after step $step with the checkpoint (mpirun exit $rc$hung)"
 else fail "plain mpirun SIGINT: exit $rc, step '$step'"; tail -5 "$ST/plain.out"; fi
 
 echo "== stop: SIGTERM to one rank stops every rank at the same step; a second signal ends the job at once"
